@@ -1,0 +1,112 @@
+"""Chunks (retrieval units) and sentences (citation units), each with exact character offsets."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from .records import Document
+
+# Paragraphs first, then sentence ends (Chinese and Latin), then clause marks, then anything.
+SEPARATORS = ["\n\n", "\n", "。", "！", "？", "!", "?", "；", ";", "，", ",", "、", " ", ""]
+SENTENCE_END = re.compile(r"[。！？；;]+[”’」』）)]*|\n+|[.!?]+[”’\"')]*(?=\s|$)")
+CLAUSE_END = re.compile(r"[，,、：:]")
+
+
+class Chunk(NamedTuple):
+    """A retrieval unit: ``document.text[start:end]``."""
+
+    doc_id: str
+    start: int
+    end: int
+
+
+class Sentence(NamedTuple):
+    """A citation unit inside one chunk's document: ``document.text[start:end]``."""
+
+    doc_id: str
+    start: int
+    end: int
+
+
+class ChunkingParams(NamedTuple):
+    chunk_size: int = 240
+    chunk_overlap: int = 60
+    max_sentence: int = 120
+
+
+def _splitter(params: ChunkingParams) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        separators=SEPARATORS,
+        keep_separator="end",
+        chunk_size=params.chunk_size,
+        chunk_overlap=params.chunk_overlap,
+        strip_whitespace=True,
+        add_start_index=False,
+    )
+
+
+def chunk_document(doc: Document, params: ChunkingParams = ChunkingParams()) -> list[Chunk]:
+    """Split with langchain-text-splitters, then locate every piece in the original text.
+
+    Pieces come back in order, so each is searched for from just after the previous start;
+    the invariant ``doc.text[c.start:c.end] == piece`` holds by construction.
+    """
+    chunks: list[Chunk] = []
+    cursor = 0
+    for piece in _splitter(params).split_text(doc.text):
+        if not piece.strip():
+            continue
+        start = doc.text.find(piece, cursor)
+        if start < 0:  # the splitter rewrote the text; never expected, but never trust it
+            start = doc.text.find(piece)
+            if start < 0:
+                raise ValueError(f"chunk not found in {doc.doc_id}: {piece[:40]!r}")
+        chunks.append(Chunk(doc.doc_id, start, start + len(piece)))
+        cursor = start + 1
+    return chunks
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    """Cut a sentence longer than ``limit`` at clause marks into pieces of at most ~limit."""
+    if end - start <= limit:
+        return [(start, end)]
+    cuts = [m.end() + start for m in CLAUSE_END.finditer(text, start, end)]
+    pieces: list[tuple[int, int]] = []
+    piece_start = start
+    last_ok = None
+    for cut in [*cuts, end]:
+        if cut - piece_start > limit and last_ok is not None:
+            pieces.append((piece_start, last_ok))
+            piece_start = last_ok
+        last_ok = cut
+    pieces.append((piece_start, end))
+    return [p for p in pieces if p[1] > p[0]]
+
+
+def split_sentences(doc: Document, max_len: int = ChunkingParams().max_sentence) -> list[Sentence]:
+    """Sentence-sized spans of the whole document, trimmed of surrounding white space."""
+    text = doc.text
+    spans: list[Sentence] = []
+    start = 0
+    bounds = [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]
+    for bound in bounds:
+        s, e = _trimmed(text, start, bound)
+        start = bound
+        if e <= s or not any(ch.isalnum() for ch in text[s:e]):
+            continue
+        for ps, pe in _split_long(text, s, e, max_len):
+            ps, pe = _trimmed(text, ps, pe)
+            if pe > ps:
+                spans.append(Sentence(doc.doc_id, ps, pe))
+    return spans

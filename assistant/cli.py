@@ -1,0 +1,114 @@
+"""Command line: index, retrieve, ask, eval, bench. Only this layer turns errors into messages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .records import AssistantError
+
+
+def _open(args: argparse.Namespace, rebuild: bool = False):  # noqa: ANN202
+    from .assistant import Assistant
+
+    bot = Assistant.open(args.corpus, args.index, args.embedder, rebuild=rebuild, progress=not args.quiet)
+    for skipped in bot.skipped:
+        print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
+    return bot
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    bot = _open(args, rebuild=args.rebuild)
+    counts = bot.index.manifest["counts"]
+    state = "built" if bot.rebuilt else "up to date"
+    print(
+        f"index {state}: {len(bot.documents())} documents, {counts['chunks']} chunks, "
+        f"{counts['sentences']} sentences, model {bot.embedder.name} -> {bot.index.folder}"
+    )
+    return 0
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    bot = _open(args)
+    hits = bot.retrieve(args.question, k=args.k)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        snippet = " ".join(hit.text.split())
+        print(f"{rank}. [{hit.score:.4f}] {hit.doc_id} {hit.start}-{hit.end}\n   {snippet}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    bot = _open(args)
+    answer = bot.ask(args.question, k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    for c in answer.citations:
+        print(f"  [{c.label}] {c.doc_id} {c.start}-{c.end}: {c.text}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description=__doc__)
+    parser.add_argument("--corpus", default="corpus", help="folder of .txt/.md documents (default: corpus)")
+    parser.add_argument("--index", default="index", help="folder for the built index (default: index)")
+    parser.add_argument(
+        "--embedder", default=None, help="sentence-transformers model name or path (default: bundled e5-small)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build the index if missing or out of date")
+    p.add_argument("--rebuild", action="store_true", help="rebuild even if up to date")
+    p.set_defaults(func=cmd_index)
+
+    for name, func, helptext in (
+        ("retrieve", cmd_retrieve, "show the best passages"),
+        ("ask", cmd_ask, "answer with cited sentences"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("question")
+        p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+
+    for name, module, helptext in (
+        ("eval", "evaluation", "run the evaluation set and write reports"),
+        ("bench", "bench", "measure latency, memory and scale"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.set_defaults(module=module)
+        _add_module_arguments(module, p)
+    return parser
+
+
+def _add_module_arguments(module: str, parser: argparse.ArgumentParser) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"assistant.{module}")
+    except ImportError:
+        return
+    mod.add_arguments(parser)
+    parser.set_defaults(func=mod.run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.error(f"'{args.command}' is not available in this installation")
+    try:
+        return int(args.func(args) or 0)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

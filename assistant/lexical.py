@@ -1,0 +1,101 @@
+"""The lexical channel: jieba tokens for Chinese, whole case-folded Latin tokens, BM25 via bm25s."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+# Latin words, numbers and product names stay whole: D3OS, COSMO-GPT, 100P, 3.9, 5-9.
+LATIN = re.compile(r"[A-Za-z0-9]+(?:[.\-+/][A-Za-z0-9]+)*")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+STOP_ZH = set(
+    (
+        "的 了 是 在 和 与 及 也 都 就 而 这 那 个 一 有 为 把 被 让 对 从 到 "
+        "将 等 中 上 下 其 之 或 还 又 着 过 吗 呢 什么 多少 哪些 如何 怎么"
+    ).split()
+)
+STOP_EN = set(
+    """a an the of to in on for and or is are was were be been being do does did what which who whom
+    whose when where why how much many that this these those it its by with as at from about into
+    than then there their they them he she his her you your we our i me my can could would should
+    will shall may might has have had not no yes if so such any some all each per did does tell
+    please say said according article""".split()
+)
+
+_jieba = None
+
+
+def _get_jieba():  # noqa: ANN202 - jieba has no type information
+    global _jieba
+    if _jieba is None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        _jieba = jieba
+    return _jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens for BM25: Latin runs whole and lower-cased, Chinese runs cut by jieba (search mode)."""
+    tokens: list[str] = []
+    pos = 0
+    for match in LATIN.finditer(text):
+        tokens.extend(_chinese_tokens(text[pos : match.start()]))
+        word = match.group().lower()
+        if word not in STOP_EN:
+            tokens.append(word)
+        pos = match.end()
+    tokens.extend(_chinese_tokens(text[pos:]))
+    return tokens
+
+
+def _chinese_tokens(segment: str) -> list[str]:
+    if not CJK.search(segment):
+        return []
+    out = []
+    for tok in _get_jieba().lcut_for_search(segment):
+        tok = tok.strip()
+        if tok and CJK.search(tok) and tok not in STOP_ZH:
+            out.append(tok)
+    return out
+
+
+class LexicalIndex:
+    """BM25 over tokenised texts; scores for every unit at once."""
+
+    def __init__(self, bm25: object, size: int) -> None:
+        self._bm25 = bm25
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        import bm25s
+
+        corpus_tokens = [tokenize(t) or ["\u2205"] for t in texts]
+        model = bm25s.BM25(k1=1.2, b=0.75)
+        model.index(corpus_tokens, show_progress=False)
+        return cls(model, len(texts))
+
+    def vocabulary(self) -> set[str]:
+        return set(self._bm25.vocab_dict)  # type: ignore[attr-defined]
+
+    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
+        known = [t for t in query_tokens if t in self._bm25.vocab_dict]  # type: ignore[attr-defined]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)  # type: ignore[attr-defined]
+
+    def save(self, folder: Path) -> None:
+        self._bm25.save(str(folder))  # type: ignore[attr-defined]  # JSON + .npy, no pickle
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
+        import bm25s
+
+        model = bm25s.BM25.load(str(folder), load_corpus=False, mmap=False)
+        return cls(model, size)

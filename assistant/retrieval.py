@@ -1,0 +1,146 @@
+"""Fused ranking: dense chunk scores, dense scores of the sentences inside each chunk, and BM25.
+
+Stage 1 picks candidate chunks from FAISS and from BM25; stage 2 scores each candidate by its own
+vector, by its best sentence (sentence vectors are stored beside the index) and by BM25 weighted
+by how much of the question the corpus vocabulary covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from .embedding import Embedder
+from .lexical import tokenize
+from .records import Document, Passage
+from .store import IndexData
+
+
+class RetrievalConfig(NamedTuple):
+    mode: str = "fused"  # "fused" (shipped), "dense" or "lexical" (baselines for the evaluation)
+    candidates: int = 40  # chunks taken from each channel before fusion
+    w_chunk: float = 0.5  # weight of the chunk's own cosine similarity
+    w_sentence: float = 0.5  # weight of its best sentence's cosine similarity
+    w_lexical: float = 0.06  # weight of BM25 (normalised to the best chunk) times vocabulary coverage
+    history_weight: float = 0.5  # how much the previous question pulls the query vector
+
+
+class Query(NamedTuple):
+    """A question prepared once for both channels."""
+
+    text: str
+    vector: np.ndarray
+    tokens: list[str]
+    context_tokens: list[str]
+
+
+class Scored(NamedTuple):
+    """A candidate chunk and its scores; sentence rows index ``IndexData.sentences``."""
+
+    chunk: int
+    score: float
+    dense: float
+    sentence: float
+    lexical: float
+    sentence_rows: np.ndarray
+    sentence_scores: np.ndarray
+
+
+class Retriever:
+    def __init__(
+        self,
+        data: IndexData,
+        documents: Sequence[Document],
+        embedder: Embedder,
+        config: RetrievalConfig = RetrievalConfig(),
+    ) -> None:
+        self.data = data
+        self.texts = {d.doc_id: d.text for d in documents}
+        self.embedder = embedder
+        self.config = config
+        self.vocab = data.lexical.vocabulary()
+        sent = data.sentences
+        self._sent_key = sent[:, 0] * (1 << 40) + sent[:, 1]  # sorted: doc index, then start
+
+    def prepare(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Query:
+        vector = self.embedder.embed_query(question)
+        context_tokens: list[str] = []
+        if history:
+            previous = history[-1][0]
+            ctx = self.embedder.embed_query(previous + " " + question)
+            vector = vector + self.config.history_weight * ctx
+            vector = vector / (np.linalg.norm(vector) or 1.0)
+            context_tokens = tokenize(previous)
+        return Query(question, vector.astype(np.float32), tokenize(question), context_tokens)
+
+    def _lexical(self, query: Query) -> np.ndarray:
+        lex = self._weighted_bm25(query.tokens)
+        if query.context_tokens:
+            lex = lex + 0.5 * self._weighted_bm25(query.context_tokens)
+        return lex
+
+    def _weighted_bm25(self, tokens: Sequence[str]) -> np.ndarray:
+        scores = self.data.lexical.scores(tokens)
+        top = float(scores.max()) if len(scores) else 0.0
+        if top <= 0:
+            return np.zeros_like(scores)
+        coverage = sum(t in self.vocab for t in tokens) / max(len(tokens), 1)
+        return scores / top * coverage
+
+    def sentences_of(self, chunk: int) -> np.ndarray:
+        doc, start, end = (int(x) for x in self.data.chunks[chunk])
+        lo = np.searchsorted(self._sent_key, doc * (1 << 40) + 0, side="left")
+        hi = np.searchsorted(self._sent_key, doc * (1 << 40) + end, side="left")
+        rows = np.arange(lo, hi)
+        sent = self.data.sentences[rows]
+        inside = (sent[:, 2] > start) & (sent[:, 1] < end)
+        return rows[inside]
+
+    def score(self, query: Query) -> list[Scored]:
+        cfg = self.config
+        dense_scores, dense_ids = self.data.chunk_index.search(query.vector, cfg.candidates)
+        lexical = self._lexical(query)
+        if cfg.mode == "lexical":
+            return self._lexical_only(query, lexical)
+        if cfg.mode == "dense":
+            lexical = np.zeros_like(lexical)
+        candidates = {int(i) for i in dense_ids[0] if i >= 0}
+        if lexical.any():
+            candidates.update(int(i) for i in np.argsort(-lexical)[: cfg.candidates] if lexical[i] > 0)
+        dense_map = {int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0], strict=True) if i >= 0}
+        out: list[Scored] = []
+        for chunk in candidates:
+            rows = self.sentences_of(chunk)
+            sims = (self.data.sentence_vectors[rows].astype(np.float32) @ query.vector) if len(rows) else np.zeros(0)
+            dense = dense_map.get(chunk)
+            if dense is None:
+                dense = float(self._chunk_vector_score(chunk, query.vector))
+            best = float(sims.max()) if len(sims) else dense
+            total = cfg.w_chunk * dense + cfg.w_sentence * best + cfg.w_lexical * float(lexical[chunk])
+            out.append(Scored(chunk, total, dense, best, float(lexical[chunk]), rows, sims))
+        out.sort(key=lambda s: -s.score)
+        return out
+
+    def _lexical_only(self, query: Query, lexical: np.ndarray) -> list[Scored]:
+        """Baseline: BM25 order alone; sentences are still scored so that answers can be composed."""
+        order = np.argsort(-lexical, kind="stable")[: self.config.candidates]
+        out = []
+        for chunk in (int(i) for i in order):
+            rows = self.sentences_of(chunk)
+            sims = self.data.sentence_vectors[rows].astype(np.float32) @ query.vector
+            best = float(sims.max()) if len(sims) else 0.0
+            out.append(Scored(chunk, float(lexical[chunk]), 0.0, best, float(lexical[chunk]), rows, sims))
+        return out
+
+    def _chunk_vector_score(self, chunk: int, vector: np.ndarray) -> float:
+        try:
+            return float(self.data.chunk_index._index.reconstruct(chunk) @ vector)  # noqa: SLF001
+        except RuntimeError:  # approximate indexes may not reconstruct; fall back to the sentences
+            return 0.0
+
+    def passage(self, scored: Scored) -> Passage:
+        doc, start, end = (int(x) for x in self.data.chunks[scored.chunk])
+        doc_id = self.data.doc_ids[doc]
+        return Passage(doc_id, start, end, self.texts[doc_id][start:end], round(scored.score, 6), scored.chunk)

@@ -1,0 +1,42 @@
+"""Shared fixtures: a temporary corpus with the real article, a fake embedder, the real model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant
+from assistant.embedding import HashingEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLE = ROOT / "corpus" / "qingdao_ai_plus.txt"
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(ARTICLE, folder / ARTICLE.name)
+    return folder
+
+
+@pytest.fixture
+def fake() -> HashingEmbedder:
+    return HashingEmbedder(64)
+
+
+@pytest.fixture
+def fake_bot(corpus_dir: Path, tmp_path: Path, fake: HashingEmbedder) -> Assistant:
+    return Assistant.open(corpus_dir, tmp_path / "index", fake, progress=False)
+
+
+@pytest.fixture(scope="session")
+def real_bot(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    """The shipped set-up: bundled model over the article, index built once per session."""
+    base = tmp_path_factory.mktemp("real")
+    folder = base / "corpus"
+    folder.mkdir()
+    shutil.copy(ARTICLE, folder / ARTICLE.name)
+    return Assistant.open(folder, base / "index", progress=False)
