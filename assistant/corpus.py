@@ -97,10 +97,17 @@ def load_corpus(folder: str | os.PathLike[str]) -> Corpus:
             f"Corpus folder {str(root)!r} does not exist; create it and put .txt or .md files in it, "
             "or pass corpus_dir=... pointing at such a folder."
         )
-    names = sorted(p.name for p in root.iterdir() if p.suffix.lower() in SUFFIXES)
+    names = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))  # hidden files are not content
     documents: list[Document] = []
     skipped: list[Skipped] = []
     for name in names:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if Path(name).suffix.lower() not in SUFFIXES:
+            skipped.append(Skipped(shown, f"{shown}: not a {' or '.join(SUFFIXES)} file; only those are indexed"))
+            continue
+        if shown != name:
+            skipped.append(Skipped(shown, f"{shown}: the file name is not valid UTF-8; rename the file"))
+            continue
         try:
             documents.append(read_document(root, name))
         except CorpusError as exc:

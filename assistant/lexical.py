@@ -84,6 +84,15 @@ class LexicalIndex:
     def vocabulary(self) -> set[str]:
         return set(self._bm25.vocab_dict)  # type: ignore[attr-defined]
 
+    def idf(self) -> dict[str, float]:
+        """Inverse document frequency of every vocabulary term (from the BM25 matrix's column sizes)."""
+        indptr = np.asarray(self._bm25.scores["indptr"])  # type: ignore[attr-defined]
+        df = np.diff(indptr).astype(np.float64)
+        n = float(self._bm25.scores["num_docs"])  # type: ignore[attr-defined]
+        weights = np.log1p((n - df + 0.5) / (df + 0.5))
+        vocab = self._bm25.vocab_dict  # type: ignore[attr-defined]
+        return {term: float(weights[i]) for term, i in vocab.items() if i < len(weights)}
+
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         known = [t for t in query_tokens if t in self._bm25.vocab_dict]  # type: ignore[attr-defined]
         if not known:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .bilingual import expand, stem
 from .embedding import Embedder
 from .lexical import tokenize
 from .records import Document, Passage
@@ -24,7 +25,28 @@ class RetrievalConfig(NamedTuple):
     w_chunk: float = 0.5  # weight of the chunk's own cosine similarity
     w_sentence: float = 0.5  # weight of its best sentence's cosine similarity
     w_lexical: float = 0.06  # weight of BM25 (normalised to the best chunk) times vocabulary coverage
-    history_weight: float = 0.5  # how much the previous question pulls the query vector
+    history_weight: float = 1.0  # how much the previous question pulls the query vector
+
+
+class Terms(NamedTuple):
+    """Lexical terms of a text: corpus tokens plus Chinese expansions of English words.
+
+    ``units`` holds one tuple of interchangeable corpus terms per word of the text (one term for a
+    Chinese word, its dictionary translations for an English one) and ``weights`` their IDF.
+    """
+
+    tokens: list[str]
+    coverage: float  # share of the text's words that the corpus vocabulary can match
+    units: list[tuple[str, ...]] = []
+    weights: list[float] = []
+
+    def overlap(self, sentence_tokens: set[str]) -> float:
+        """IDF-weighted share of the text's words that a sentence contains."""
+        total = sum(self.weights)
+        if total <= 0:
+            return 0.0
+        hit = sum(w for unit, w in zip(self.units, self.weights, strict=True) if sentence_tokens.intersection(unit))
+        return hit / total
 
 
 class Query(NamedTuple):
@@ -32,8 +54,8 @@ class Query(NamedTuple):
 
     text: str
     vector: np.ndarray
-    tokens: list[str]
-    context_tokens: list[str]
+    terms: Terms
+    context: Terms
 
 
 class Scored(NamedTuple):
@@ -61,33 +83,53 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self.vocab = data.lexical.vocabulary()
+        self.idf = data.lexical.idf()
         sent = data.sentences
         self._sent_key = sent[:, 0] * (1 << 40) + sent[:, 1]  # sorted: doc index, then start
 
     def prepare(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Query:
         vector = self.embedder.embed_query(question)
-        context_tokens: list[str] = []
         if history:
             previous = history[-1][0]
             ctx = self.embedder.embed_query(previous + " " + question)
             vector = vector + self.config.history_weight * ctx
             vector = vector / (np.linalg.norm(vector) or 1.0)
-            context_tokens = tokenize(previous)
-        return Query(question, vector.astype(np.float32), tokenize(question), context_tokens)
+            context = self.terms(previous)
+        else:
+            context = Terms([], 0.0, [], [])
+        return Query(question, vector.astype(np.float32), self.terms(question), context)
+
+    def terms(self, text: str) -> Terms:
+        """Tokens the corpus has, with English words replaced by their Chinese corpus terms."""
+        found: list[str] = []
+        units: list[tuple[str, ...]] = []
+        words = 0
+        for tok in tokenize(text):
+            words += 1
+            if tok in self.vocab:
+                alternatives: tuple[str, ...] = (tok,)
+            elif tok.isalpha() and tok.isascii():
+                alternatives = tuple(expand([stem(tok)], self.data.bilingual)[0])
+            else:
+                continue
+            if alternatives and alternatives not in units:
+                units.append(alternatives)
+                found.extend(t for t in alternatives if t not in found)
+        weights = [max(self.idf.get(t, 0.0) for t in unit) for unit in units]
+        return Terms(found, len(units) / words if words else 0.0, units, weights)
 
     def _lexical(self, query: Query) -> np.ndarray:
-        lex = self._weighted_bm25(query.tokens)
-        if query.context_tokens:
-            lex = lex + 0.5 * self._weighted_bm25(query.context_tokens)
+        lex = self._weighted_bm25(query.terms)
+        if query.context.tokens:
+            lex = lex + 0.5 * self._weighted_bm25(query.context)
         return lex
 
-    def _weighted_bm25(self, tokens: Sequence[str]) -> np.ndarray:
-        scores = self.data.lexical.scores(tokens)
+    def _weighted_bm25(self, terms: Terms) -> np.ndarray:
+        scores = self.data.lexical.scores(terms.tokens)
         top = float(scores.max()) if len(scores) else 0.0
         if top <= 0:
             return np.zeros_like(scores)
-        coverage = sum(t in self.vocab for t in tokens) / max(len(tokens), 1)
-        return scores / top * coverage
+        return scores / top * terms.coverage
 
     def sentences_of(self, chunk: int) -> np.ndarray:
         doc, start, end = (int(x) for x in self.data.chunks[chunk])

