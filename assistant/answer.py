@@ -8,7 +8,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .lexical import tokenize
 from .records import Answer, Citation, Passage
 from .retrieval import Query, Retriever, Scored
 
@@ -28,6 +27,9 @@ class AnswerConfig(NamedTuple):
     # Abstain when the best sentence matches the question no better than off-topic background
     # sentences do (cosine margin).
     abstain_margin: float = -0.015
+    # In a conversation the question is also judged alone, more leniently: a follow-up such as
+    # "And how much did it cost?" is vague alone, but an off-topic question stays off-topic.
+    abstain_own_margin: float = -0.045
 
 
 def is_chinese(text: str) -> bool:
@@ -66,7 +68,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
         text = retriever.texts[retriever.data.doc_ids[doc]][start:end]
         if len(text) < cfg.min_chars:
             continue
-        tokens = set(tokenize(text))
+        tokens = set(retriever.data.sentence_terms[row].split())
         score = (
             cfg.w_similarity * (sim - float(sim_arr.mean())) / spread
             + cfg.w_overlap * query.terms.overlap(tokens)
@@ -93,8 +95,7 @@ def compose(
 ) -> Answer:
     chinese = is_chinese(query.text)
     pool = candidates(retriever, query, ranked, cfg)
-    background = float((retriever.data.background @ query.vector).max())
-    if not pool or max(c.similarity for c in pool) - background < cfg.abstain_margin:
+    if not pool or _off_topic(retriever, query, pool, cfg):
         text = "文中没有回答这个问题。" if chinese else "The article does not answer this question."
         return Answer(query.text, _with_note(text, truncated, chinese), True, [], passages, truncated)
     chosen = [pool[0]]
@@ -112,6 +113,18 @@ def compose(
         parts.append(f"{sentence}[{label}]")
     body = ("" if chinese else "From the article: ") + " ".join(parts)
     return Answer(query.text, _with_note(body, truncated, chinese), False, citations, passages, truncated)
+
+
+def _off_topic(retriever: Retriever, query: Query, pool: list[Candidate], cfg: AnswerConfig) -> bool:
+    """True when the corpus matches the question no better than the background sentences do."""
+    best = max(c.similarity for c in pool)
+    if best - float((retriever.data.background @ query.vector).max()) < cfg.abstain_margin:
+        return True
+    if query.own_vector is query.vector:
+        return False
+    rows = np.asarray([c.row for c in pool])
+    own_best = float((retriever.data.sentence_vectors[rows].astype(np.float32) @ query.own_vector).max())
+    return own_best - float((retriever.data.background @ query.own_vector).max()) < cfg.abstain_own_margin
 
 
 def _with_note(text: str, truncated: bool, chinese: bool) -> str:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING, NamedTuple
 
 from .records import Document
+
+if TYPE_CHECKING:  # imported lazily: only index builds need the splitter (it costs ~0.8 s to import)
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 # Paragraphs first, then sentence ends (Chinese and Latin), then clause marks, then anything.
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", "!", "?", "；", ";", "，", ",", "、", " ", ""]
 SENTENCE_END = re.compile(r"[。！？；;]+[”’」』）)]*|\n+|[.!?]+[”’\"')]*(?=\s|$)")
 CLAUSE_END = re.compile(r"[，,、：:]")
+SPACE = re.compile(r"\s+")
 
 
 class Chunk(NamedTuple):
@@ -38,6 +40,8 @@ class ChunkingParams(NamedTuple):
 
 
 def _splitter(params: ChunkingParams) -> RecursiveCharacterTextSplitter:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     return RecursiveCharacterTextSplitter(
         separators=SEPARATORS,
         keep_separator="end",
@@ -78,18 +82,25 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
-    """Cut a sentence longer than ``limit`` at clause marks into pieces of at most ~limit."""
+    """Cut a sentence longer than ``limit`` at clause marks (or, lacking those, at spaces).
+
+    Pieces stay whole words: a cut only ever falls right after a clause mark or a space.
+    """
     if end - start <= limit:
         return [(start, end)]
-    cuts = [m.end() + start for m in CLAUSE_END.finditer(text, start, end)]
+    cuts = [m.end() for m in CLAUSE_END.finditer(text, start, end)]
+    if not cuts:
+        cuts = [m.end() for m in SPACE.finditer(text, start, end)]
     pieces: list[tuple[int, int]] = []
     piece_start = start
-    last_ok = None
+    last_ok: int | None = None
     for cut in [*cuts, end]:
-        if cut - piece_start > limit and last_ok is not None:
+        if cut - piece_start > limit and last_ok is not None and last_ok > piece_start:
             pieces.append((piece_start, last_ok))
             piece_start = last_ok
         last_ok = cut
+    if pieces and end - piece_start < limit // 8:  # no tiny tail: "... must not" + "run."
+        piece_start = pieces.pop()[0]
     pieces.append((piece_start, end))
     return [p for p in pieces if p[1] > p[0]]
 

@@ -26,39 +26,76 @@ STOP_EN = set(
     please say said according article""".split()
 )
 
-_jieba = None
+WORDS_FILE = "words.txt"  # the corpus vocabulary as a jieba dictionary, saved beside the BM25 arrays
 
 
-def _get_jieba():  # noqa: ANN202 - jieba has no type information
-    global _jieba
-    if _jieba is None:
+class Segmenter:
+    """Cuts Chinese runs into words with jieba.
+
+    ``full()`` loads jieba's whole dictionary (for indexing). ``from_words()`` builds a small one
+    from the corpus vocabulary saved with the index, so that a fresh process can tokenise questions
+    in milliseconds instead of loading jieba's 350,000 words: only corpus words can score anyway.
+    """
+
+    def __init__(self, tokenizer: object) -> None:
+        self._tk = tokenizer
+
+    @classmethod
+    def full(cls) -> Segmenter:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
         jieba.initialize()
-        _jieba = jieba
-    return _jieba
+        return cls(jieba.dt)
+
+    @classmethod
+    def from_words(cls, path: Path) -> Segmenter:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        tk = jieba.Tokenizer(dictionary=None)
+        with path.open("rb") as fh:
+            tk.FREQ, tk.total = tk.gen_pfdict(fh)
+        tk.total = max(tk.total, 1)
+        tk.initialized = True
+        return cls(tk)
+
+    def cut(self, segment: str) -> list[str]:
+        return self._tk.lcut_for_search(segment)  # type: ignore[attr-defined]
+
+    def frequency(self, word: str) -> int:
+        return int(self._tk.FREQ.get(word) or 0)  # type: ignore[attr-defined]
 
 
-def tokenize(text: str) -> list[str]:
+_full: Segmenter | None = None
+
+
+def full_segmenter() -> Segmenter:
+    global _full
+    if _full is None:
+        _full = Segmenter.full()
+    return _full
+
+
+def tokenize(text: str, segmenter: Segmenter | None = None) -> list[str]:
     """Tokens for BM25: Latin runs whole and lower-cased, Chinese runs cut by jieba (search mode)."""
     tokens: list[str] = []
     pos = 0
     for match in LATIN.finditer(text):
-        tokens.extend(_chinese_tokens(text[pos : match.start()]))
+        tokens.extend(_chinese_tokens(text[pos : match.start()], segmenter))
         word = match.group().lower()
         if word not in STOP_EN:
             tokens.append(word)
         pos = match.end()
-    tokens.extend(_chinese_tokens(text[pos:]))
+    tokens.extend(_chinese_tokens(text[pos:], segmenter))
     return tokens
 
 
-def _chinese_tokens(segment: str) -> list[str]:
+def _chinese_tokens(segment: str, segmenter: Segmenter | None) -> list[str]:
     if not CJK.search(segment):
         return []
     out = []
-    for tok in _get_jieba().lcut_for_search(segment):
+    for tok in (segmenter or full_segmenter()).cut(segment):
         tok = tok.strip()
         if tok and CJK.search(tok) and tok not in STOP_ZH:
             out.append(tok)
@@ -68,9 +105,14 @@ def _chinese_tokens(segment: str) -> list[str]:
 class LexicalIndex:
     """BM25 over tokenised texts; scores for every unit at once."""
 
-    def __init__(self, bm25: object, size: int) -> None:
+    def __init__(self, bm25: object, size: int, segmenter: Segmenter | None = None) -> None:
         self._bm25 = bm25
         self.size = size
+        self.segmenter = segmenter
+
+    def tokenize(self, text: str) -> list[str]:
+        """Tokenise a question or sentence with this index's own vocabulary."""
+        return tokenize(text, self.segmenter)
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -101,10 +143,19 @@ class LexicalIndex:
 
     def save(self, folder: Path) -> None:
         self._bm25.save(str(folder))  # type: ignore[attr-defined]  # JSON + .npy, no pickle
+        full = full_segmenter()
+        lines = []
+        for word in sorted(self.vocabulary()):
+            if CJK.search(word) and " " not in word:
+                lines.append(f"{word} {max(full.frequency(word), 10)}\n")
+        (folder / WORDS_FILE).write_text("".join(lines), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
         import bm25s
 
         model = bm25s.BM25.load(str(folder), load_corpus=False, mmap=False)
-        return cls(model, size)
+        return cls(model, size, Segmenter.from_words(folder / WORDS_FILE))
+
+
+_get_jieba = full_segmenter  # temporary alias for in-progress callers; removed at integration

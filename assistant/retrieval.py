@@ -7,6 +7,7 @@ by how much of the question the corpus vocabulary covers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -14,9 +15,10 @@ import numpy as np
 
 from .bilingual import expand, stem
 from .embedding import Embedder
-from .lexical import tokenize
 from .records import Document, Passage
 from .store import IndexData
+
+_MARKER = re.compile(r"\[\d+\]")
 
 
 class RetrievalConfig(NamedTuple):
@@ -25,7 +27,8 @@ class RetrievalConfig(NamedTuple):
     w_chunk: float = 0.5  # weight of the chunk's own cosine similarity
     w_sentence: float = 0.5  # weight of its best sentence's cosine similarity
     w_lexical: float = 0.06  # weight of BM25 (normalised to the best chunk) times vocabulary coverage
-    history_weight: float = 1.0  # how much the previous question pulls the query vector
+    history_weight: float = 2.0  # how much the previous turn pulls the query vector
+    history_answer_chars: int = 120  # how much of the previous answer joins the context
 
 
 class Terms(NamedTuple):
@@ -53,9 +56,10 @@ class Query(NamedTuple):
     """A question prepared once for both channels."""
 
     text: str
-    vector: np.ndarray
+    vector: np.ndarray  # the question, pulled towards the previous one in a conversation
     terms: Terms
     context: Terms
+    own_vector: np.ndarray  # the question alone
 
 
 class Scored(NamedTuple):
@@ -88,23 +92,24 @@ class Retriever:
         self._sent_key = sent[:, 0] * (1 << 40) + sent[:, 1]  # sorted: doc index, then start
 
     def prepare(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Query:
-        vector = self.embedder.embed_query(question)
+        vector = own = self.embedder.embed_query(question)
         if history:
             previous = history[-1][0]
-            ctx = self.embedder.embed_query(previous + " " + question)
+            said = _MARKER.sub("", history[-1][1] or "")[: self.config.history_answer_chars]
+            ctx = self.embedder.embed_query(" ".join((previous, said, question)))
             vector = vector + self.config.history_weight * ctx
             vector = vector / (np.linalg.norm(vector) or 1.0)
             context = self.terms(previous)
         else:
             context = Terms([], 0.0, [], [])
-        return Query(question, vector.astype(np.float32), self.terms(question), context)
+        return Query(question, vector.astype(np.float32), self.terms(question), context, own)
 
     def terms(self, text: str) -> Terms:
         """Tokens the corpus has, with English words replaced by their Chinese corpus terms."""
         found: list[str] = []
         units: list[tuple[str, ...]] = []
         words = 0
-        for tok in tokenize(text):
+        for tok in self.data.lexical.tokenize(text):
             words += 1
             if tok in self.vocab:
                 alternatives: tuple[str, ...] = (tok,)

@@ -30,10 +30,10 @@ from .chunking import ChunkingParams, chunk_document, split_sentences
 from .corpus import Corpus
 from .embedding import Embedder
 from .index import VectorIndex, choose_factory
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, tokenize
 from .records import IndexStoreError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 LOCK_TIMEOUT = 600.0
 
 
@@ -51,6 +51,7 @@ class IndexData:
     folder: Path
     bilingual: dict[str, list[str]]  # English stem -> Chinese corpus terms
     background: np.ndarray  # (b, dim) float32: off-topic reference sentences, for abstention
+    sentence_terms: list[str]  # per sentence, its BM25 tokens joined by spaces (full jieba dictionary)
 
 
 def versions() -> dict[str, str]:
@@ -136,6 +137,8 @@ def build(
     np.save(tmp / "sentences.npy", np.asarray(sent_rows, dtype=np.int64).reshape(-1, 3))
     np.save(tmp / "sentence_vectors.npy", sent_vecs.astype(np.float16))
     np.save(tmp / "background.npy", background)
+    terms = [" ".join(tokenize(t)) for t in sent_texts]
+    (tmp / "sentence_terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
     lexical = LexicalIndex.build(chunk_texts)
     lexical.save(tmp / "lexical")
     bilingual = build_dictionary(lexical.vocabulary())
@@ -196,6 +199,7 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
         lexical = LexicalIndex.load(folder / "lexical", len(chunks))
         bilingual = json.loads((folder / "bilingual.json").read_text(encoding="utf-8"))
         background = np.load(folder / "background.npy", allow_pickle=False)
+        sentence_terms = json.loads((folder / "sentence_terms.json").read_text(encoding="utf-8"))
         doc_ids = [d["doc_id"] for d in manifest["documents"]]
     except Exception as exc:  # damaged bytes make FAISS, NumPy and bm25s raise many kinds of error
         raise IndexStoreError(f"index files in {folder} cannot be read ({type(exc).__name__}: {exc})") from exc
@@ -210,7 +214,11 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
     if not isinstance(bilingual, dict):
         raise IndexStoreError("bilingual.json is not a JSON object")
     _check_rows(manifest, expected, chunks, sentences, background)
-    return IndexData(manifest, doc_ids, chunks, sentences, vindex, sent_vecs, lexical, folder, bilingual, background)
+    if not isinstance(sentence_terms, list) or len(sentence_terms) != len(sentences):
+        raise IndexStoreError("sentence_terms.json does not match sentences.npy")
+    return IndexData(
+        manifest, doc_ids, chunks, sentences, vindex, sent_vecs, lexical, folder, bilingual, background, sentence_terms
+    )
 
 
 def open_or_build(

@@ -40,13 +40,15 @@ def ensure_venv(extras: str, torch: bool) -> None:
 
 
 def ensure_chromium() -> None:
-    if shutil.which("chromium") or Path("/usr/bin/chromium").exists():
+    """Debian's Chromium for the browser tests, and a CJK font so that screenshots show Chinese."""
+    have_font = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc").exists()
+    if (shutil.which("chromium") or Path("/usr/bin/chromium").exists()) and have_font:
         return
     if os.geteuid() != 0:
         sys.exit("Chromium is needed for the browser tests: run 'sudo apt-get install -y chromium' first.")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     sh("apt-get", "update", "-q", env=env)
-    sh("apt-get", "install", "-y", "-q", "chromium", env=env)
+    sh("apt-get", "install", "-y", "-q", "chromium", "fonts-wqy-microhei", env=env)
 
 
 def run() -> None:

@@ -65,3 +65,18 @@ def test_offsets_hold_for_any_text(text: str) -> None:
     for s in split_sentences(doc, 30):
         assert 0 <= s.start < s.end <= len(text)
         assert text[s.start : s.end].strip() == text[s.start : s.end]
+
+
+def test_long_sentences_are_cut_only_after_clause_marks_or_spaces() -> None:
+    text = (
+        "The Harbor Lantern robot is a harbour inspection robot, and its test log contains "
+        "<script>window.__pwned=1</script> as plain text. " + "word " * 60 + "end."
+    )
+    doc = Document("e.txt", text)
+    sents = split_sentences(doc, 60)
+    for s in sents:
+        piece = text[s.start : s.end]
+        assert s.start == 0 or text[s.start - 1] in " ,"
+        assert s.end == len(text) or text[s.end] in " ," or text[s.end - 1] in ",."
+        assert len(piece) >= 8
+    assert any("<script>window.__pwned=1</script>" in text[s.start : s.end] for s in sents)

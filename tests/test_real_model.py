@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ("What is Kaos's D3OS?", "D3OS排产引擎"),
         ("卡奥斯的D3OS是什么？", "D3OS排产引擎"),
-        ("How much was invested in the Qingdao AI computing center?", "投资3.9亿元"),
+        ("How much revenue did the Qingdao AI industry park make in 2023?", "实现营收170亿元"),
         ("青岛人工智能产业园2023年营收多少？", "实现营收170亿元"),
         ("How much energy does Hisense's laser TV save?", "节能50%以上"),
     ],
