@@ -103,16 +103,16 @@ def load_corpus(folder: str | os.PathLike[str]) -> Corpus:
     for name in names:
         shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if Path(name).suffix.lower() not in SUFFIXES:
-            skipped.append(Skipped(shown, f"{shown}: not a {' or '.join(SUFFIXES)} file; only those are indexed"))
+            skipped.append(Skipped(shown, f"not a {' or '.join(SUFFIXES)} file; only those are indexed"))
             continue
         if shown != name:
-            skipped.append(Skipped(shown, f"{shown}: the file name is not valid UTF-8; rename the file"))
+            skipped.append(Skipped(shown, "the file name is not valid UTF-8; rename the file"))
             continue
         try:
             documents.append(read_document(root, name))
         except CorpusError as exc:
-            skipped.append(Skipped(name, str(exc)))
+            skipped.append(Skipped(name, str(exc).removeprefix(f"{name}: ")))  # callers print "NAME: reason"
     if not documents:
-        detail = "; ".join(s.reason for s in skipped) or "no .txt or .md files"
+        detail = "; ".join(f"{s.name}: {s.reason}" for s in skipped) or "no .txt or .md files"
         raise CorpusError(f"Corpus folder {str(root)!r} has no usable documents ({detail}).")
     return Corpus(folder=root, documents=tuple(documents), skipped=tuple(skipped))
