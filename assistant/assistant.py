@@ -69,8 +69,8 @@ class Assistant:
 
     def retrieve(self, question: str, k: int = 5) -> list[Passage]:
         """The ``k`` best passages for ``question``, best first."""
-        text, _ = _check_question(question)
-        k = _check_k(k)
+        text, _ = check_question(question)
+        k = check_k(k)
         query = self.retriever.prepare(text)
         return [self.retriever.passage(s) for s in self.retriever.score(query)[:k]]
 
@@ -81,8 +81,8 @@ class Assistant:
         k: int = 5,
     ) -> Answer:
         """A short answer built from cited sentences, or an abstention when nothing supports one."""
-        text, truncated = _check_question(question)
-        k = _check_k(k)
+        text, truncated = check_question(question)
+        k = check_k(k)
         turns = _check_history(history)
         query = self.retriever.prepare(text, turns)
         ranked = self.retriever.score(query)
@@ -90,7 +90,7 @@ class Assistant:
         return compose(self.retriever, query, ranked, passages, self.answer_config, truncated)
 
 
-def _check_question(question: object) -> tuple[str, bool]:
+def check_question(question: object) -> tuple[str, bool]:
     if not isinstance(question, str):
         raise InputError(f"The question must be text, not {type(question).__name__}.")
     text = clean_text(question).strip()
@@ -103,7 +103,7 @@ def _check_question(question: object) -> tuple[str, bool]:
     return text, False
 
 
-def _check_k(k: object) -> int:
+def check_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, int):
         raise InputError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
     if k < 1 or k > MAX_K:

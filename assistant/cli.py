@@ -30,7 +30,16 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_first(args: argparse.Namespace) -> None:
+    """Refuse a bad question or k before the (possibly slow) index is opened."""
+    from .assistant import check_k, check_question
+
+    check_question(args.question)
+    check_k(args.k)
+
+
 def cmd_retrieve(args: argparse.Namespace) -> int:
+    _check_first(args)
     bot = _open(args)
     hits = bot.retrieve(args.question, k=args.k)
     if args.json:
@@ -43,6 +52,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    _check_first(args)
     bot = _open(args)
     answer = bot.ask(args.question, k=args.k)
     if args.json:
