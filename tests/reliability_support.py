@@ -10,12 +10,10 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +64,6 @@ def run_cli(args: Sequence[str | bytes], timeout: float = 120.0) -> subprocess.C
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode} before listening")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
-
-
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -111,64 +90,8 @@ class SlowHashingEmbedder(HashingEmbedder):
         return out
 
 
-READY = "Ready in "
-
-
-@dataclass
-class AppServer:
-    """``python app.py`` on a temporary corpus and index, listening on 127.0.0.1."""
-
-    url: str
-    port: int
-    corpus: Path
-    index: Path
-    log: Path
-    process: subprocess.Popen[bytes]
-    startup_seconds: float
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def start_app(
-    base: Path, corpus: Path | None = None, index: Path | None = None, env: dict[str, str] | None = None
-) -> AppServer:
-    """Start the chat app with the real default model; return once it says it is ready."""
-    base.mkdir(parents=True, exist_ok=True)
-    corpus = corpus or make_corpus(base / "corpus")
-    index = index or base / "index"
-    log = base / "app.log"
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if k != "ASSISTANT_AUTH"}
-    full_env.update({"GRADIO_ANALYTICS_ENABLED": "False", **(env or {})})
-    cmd = [PYTHON, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(corpus), "--index", str(index)]
-    started = time.monotonic()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=full_env)
-    server = AppServer(f"http://127.0.0.1:{port}/", port, corpus, index, log, proc, 0.0)
-    while time.monotonic() - started < APP_TIMEOUT:
-        if READY in server.log_text():
-            server.startup_seconds = time.monotonic() - started
-            return server
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{server.log_text()[-3000:]}")
-        time.sleep(0.2)
-    stop(proc)
-    raise RuntimeError(f"app.py was not ready after {APP_TIMEOUT:.0f}s:\n{server.log_text()[-3000:]}")
-
-
-APP_TIMEOUT = 600.0
-_APPS: dict[str, AppServer] = {}
-
-
-def shared_app(config: Any, factory: Any) -> AppServer:
-    """One app for all reliability tests of a session (the server start and index build are paid once)."""
-    if "app" not in _APPS:
-        _APPS["app"] = start_app(factory.mktemp("reliability_app"))
-        config.add_cleanup(lambda: stop(_APPS.pop("app").process))
-    server = _APPS["app"]
-    assert server.process.poll() is None, f"the app stopped:\n{server.log_text()[-3000:]}"
-    return server
+# The chat app is started by the UI tests' helper, so that one app (and one index build) serves both.
+from ui_support import AppServer, shared_app, start_app  # noqa: E402,F401
 
 
 def call_raw(url: str, api: str, data: list[Any], timeout: float = 120.0) -> tuple[str, Any]:

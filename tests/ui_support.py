@@ -48,6 +48,10 @@ class AppServer:
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
 
 def make_corpus(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,14 +66,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_app(base: Path, timeout: float = 300.0) -> AppServer:
-    """Run ``python app.py`` on a temporary corpus and index; return once it prints its URL."""
-    corpus = make_corpus(base / "corpus")
-    index = base / "index"
+def start_app(
+    base: Path,
+    corpus: Path | None = None,
+    index: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600.0,
+) -> AppServer:
+    """Run ``python app.py`` on a temporary (or given) corpus and index; return once it prints its URL."""
+    base.mkdir(parents=True, exist_ok=True)
+    corpus = corpus or make_corpus(base / "corpus")
+    index = index or base / "index"
     log = base / "app.log"
     port = free_port()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if k != "ASSISTANT_AUTH"}
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
+    env.update(extra)
     cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--corpus", str(corpus), "--index", str(index)]
     started = time.perf_counter()
