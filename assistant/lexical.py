@@ -156,6 +156,3 @@ class LexicalIndex:
 
         model = bm25s.BM25.load(str(folder), load_corpus=False, mmap=False)
         return cls(model, size, Segmenter.from_words(folder / WORDS_FILE))
-
-
-_get_jieba = full_segmenter  # temporary alias for in-progress callers; removed at integration

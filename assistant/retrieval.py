@@ -138,7 +138,9 @@ class Retriever:
 
     def sentences_of(self, chunk: int) -> np.ndarray:
         doc, start, end = (int(x) for x in self.data.chunks[chunk])
-        lo = np.searchsorted(self._sent_key, doc * (1 << 40) + 0, side="left")
+        first = np.searchsorted(self._sent_key, doc * (1 << 40), side="left")
+        # the sentence that holds the chunk's start begins at or before it
+        lo = max(int(np.searchsorted(self._sent_key, doc * (1 << 40) + start, side="right")) - 1, int(first))
         hi = np.searchsorted(self._sent_key, doc * (1 << 40) + end, side="left")
         rows = np.arange(lo, hi)
         sent = self.data.sentences[rows]
@@ -155,7 +157,7 @@ class Retriever:
             lexical = np.zeros_like(lexical)
         candidates = {int(i) for i in dense_ids[0] if i >= 0}
         if lexical.any():
-            candidates.update(int(i) for i in np.argsort(-lexical)[: cfg.candidates] if lexical[i] > 0)
+            candidates.update(int(i) for i in _top(lexical, cfg.candidates))
         dense_map = {int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0], strict=True) if i >= 0}
         out: list[Scored] = []
         for chunk in candidates:
@@ -172,9 +174,8 @@ class Retriever:
 
     def _lexical_only(self, query: Query, lexical: np.ndarray) -> list[Scored]:
         """Baseline: BM25 order alone; sentences are still scored so that answers can be composed."""
-        order = np.argsort(-lexical, kind="stable")[: self.config.candidates]
         out = []
-        for chunk in (int(i) for i in order):
+        for chunk in (int(i) for i in _top(lexical, self.config.candidates)):
             rows = self.sentences_of(chunk)
             sims = self.data.sentence_vectors[rows].astype(np.float32) @ query.vector
             best = float(sims.max()) if len(sims) else 0.0
@@ -191,3 +192,11 @@ class Retriever:
         doc, start, end = (int(x) for x in self.data.chunks[scored.chunk])
         doc_id = self.data.doc_ids[doc]
         return Passage(doc_id, start, end, self.texts[doc_id][start:end], round(scored.score, 6), scored.chunk)
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best positive scores, best first, without sorting the whole array."""
+    nonzero = np.flatnonzero(scores > 0)
+    if len(nonzero) > k:
+        nonzero = nonzero[np.argpartition(-scores[nonzero], k - 1)[:k]]
+    return nonzero[np.argsort(-scores[nonzero], kind="stable")]

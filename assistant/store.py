@@ -194,7 +194,8 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
     try:
         chunks = np.load(folder / "chunks.npy", allow_pickle=False)
         sentences = np.load(folder / "sentences.npy", allow_pickle=False)
-        sent_vecs = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
+        # memory-mapped: only the rows of candidate sentences are read (1.3 GB at a million chunks)
+        sent_vecs = np.load(folder / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
         vindex = VectorIndex.load(folder / "chunks.faiss", int(manifest["dim"]), str(manifest["faiss_factory"]))
         lexical = LexicalIndex.load(folder / "lexical", len(chunks))
         bilingual = json.loads((folder / "bilingual.json").read_text(encoding="utf-8"))

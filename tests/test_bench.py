@@ -125,6 +125,7 @@ def test_bench_quick_report_shape(corpus_dir: Path, tmp_path: Path, capsys: pyte
     cold = art["cold_start"]
     assert len(cold["runs_s"]) == 3 and cold["median_s"] > 0
     assert "faiss" in cold["imported_packages"] and cold["forbidden_imported"] == []
+    assert cold["jieba_full_dictionary_s"] > 0 and isinstance(cold["jieba_dictionary_loaded"], bool)
     assert art["peak_rss_mb"] > 0
     for key in ("floor", "retrieve", "ask", "peer"):
         assert 0 < art[key]["p50_ms"] <= art[key]["p95_ms"]
