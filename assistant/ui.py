@@ -35,7 +35,7 @@ EXAMPLES = [
     "How much revenue did the Qingdao AI industry park make in 2023?",
     "海信激光电视比传统电视节能多少？",
     "How many AI companies are in the Qingdao AI industrial park?",
-    "青岛人工智能计算中心的算力是多少？",
+    "卡奥斯大模型的训练时间缩短了多少？",
 ]
 INTERNAL_ERROR = "The assistant hit an internal error; the details are in the server log. Please try again."
 SOURCES_EMPTY = "Ask a question: the sources of the latest answer appear here, each cited span highlighted."
