@@ -2,7 +2,7 @@
 
 The index type follows the corpus size (``choose_factory``); a user can force one with the
 environment variable ``ASSISTANT_FAISS_FACTORY`` (any FAISS factory string, e.g. ``Flat``,
-``HNSW32``, ``HNSW32,SQ8``, ``IVF1024,SQ8``), then ``python -m assistant index --rebuild``.
+``HNSW32``, ``HNSW32,SQ8``, ``IVF1024,SQ8``); the next open notices the change and rebuilds.
 Each type gets a default search effort measured by ``python -m assistant bench`` to keep
 recall@10 >= 0.95 against exact search; it is applied on build and again on load.
 """

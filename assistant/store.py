@@ -29,7 +29,7 @@ from .bilingual import build_dictionary
 from .chunking import ChunkingParams, chunk_document, split_sentences
 from .corpus import Corpus
 from .embedding import Embedder
-from .index import VectorIndex, choose_factory
+from .index import FACTORY_ENV, VectorIndex, choose_factory
 from .lexical import LexicalIndex, tokenize
 from .records import IndexStoreError
 
@@ -73,6 +73,8 @@ def expected_manifest(corpus: Corpus, embedder: Embedder, params: ChunkingParams
         "chunking": params._asdict(),
         "corpus_fingerprint": corpus.fingerprint(),
         "versions": versions(),
+        # a user's choice of index type: changing it rebuilds the index like any other setting
+        "faiss_override": os.environ.get(FACTORY_ENV, "").strip() or None,
     }
 
 

@@ -153,3 +153,15 @@ def test_history_validation(fake_bot: Assistant) -> None:
 def test_long_question_is_cut_and_flagged(fake_bot: Assistant) -> None:
     ans = fake_bot.ask("D3OS " * 5000)
     assert ans.truncated and "too long" in ans.text
+
+
+def test_index_type_override_rebuilds(corpus_dir: Path, tmp_path: Path, fake: HashingEmbedder, monkeypatch) -> None:  # noqa: ANN001
+    index = tmp_path / "index"
+    first = Assistant.open(corpus_dir, index, fake, progress=False)
+    assert first.index.manifest["faiss_factory"] == "Flat" and first.index.manifest["faiss_override"] is None
+    monkeypatch.setenv("ASSISTANT_FAISS_FACTORY", "HNSW32")
+    hnsw = Assistant.open(corpus_dir, index, fake, progress=False)
+    assert hnsw.rebuilt and hnsw.index.manifest["faiss_factory"] == "HNSW32"
+    assert hnsw.retrieve("D3OS", k=1)[0].doc_id == "qingdao_ai_plus.txt"
+    monkeypatch.delenv("ASSISTANT_FAISS_FACTORY")
+    assert Assistant.open(corpus_dir, index, fake, progress=False).rebuilt
