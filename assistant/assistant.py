@@ -11,7 +11,8 @@ from .chunking import ChunkingParams
 from .corpus import Corpus, Skipped, check_doc_id, load_corpus
 from .embedding import Embedder, clean_text, resolve_embedder
 from .records import Answer, AssistantError, Document, InputError, Passage
-from .retrieval import RetrievalConfig, Retriever
+from .rerank import Reranker, resolve_reranker
+from .retrieval import Query, RetrievalConfig, Retriever, Scored
 from .store import IndexData, open_or_build
 
 MAX_QUESTION_CHARS = 1000  # the model reads ~512 tokens; longer questions are cut and flagged
@@ -29,6 +30,7 @@ class Assistant:
         retrieval: RetrievalConfig,
         answer: AnswerConfig,
         rebuilt: bool,
+        reranker: Reranker | None = None,
     ) -> None:
         self.corpus = corpus
         self.index = data
@@ -36,6 +38,7 @@ class Assistant:
         self.answer_config = answer
         self.rebuilt = rebuilt
         self.retriever = Retriever(data, corpus.documents, embedder, retrieval)
+        self.reranker = reranker
 
     @classmethod
     def open(
@@ -49,12 +52,13 @@ class Assistant:
         retrieval: RetrievalConfig = RetrievalConfig(),
         answer: AnswerConfig = AnswerConfig(),
         progress: bool = True,
+        reranker: Reranker | str | None = None,
     ) -> Assistant:
         """Load the corpus, then open the index, building it when missing or out of date."""
         corpus = load_corpus(corpus_dir)
         model = resolve_embedder(embedder)
         data, rebuilt = open_or_build(corpus, model, chunking, Path(index_dir), rebuild, progress)
-        return cls(corpus, data, model, retrieval, answer, rebuilt)
+        return cls(corpus, data, model, retrieval, answer, rebuilt, resolve_reranker(reranker))
 
     @property
     def skipped(self) -> tuple[Skipped, ...]:
@@ -72,7 +76,7 @@ class Assistant:
         text, _ = check_question(question)
         k = check_k(k)
         query = self.retriever.prepare(text)
-        return [self.retriever.passage(s) for s in self.retriever.score(query)[:k]]
+        return [self.retriever.passage(s) for s in self._ranked(query)[:k]]
 
     def ask(
         self,
@@ -85,9 +89,17 @@ class Assistant:
         k = check_k(k)
         turns = _check_history(history)
         query = self.retriever.prepare(text, turns)
-        ranked = self.retriever.score(query)
+        ranked = self._ranked(query)
         passages = [self.retriever.passage(s) for s in ranked[:k]]
         return compose(self.retriever, query, ranked, passages, self.answer_config, truncated)
+
+    def _ranked(self, query: Query) -> list[Scored]:
+        """Fused ranking, then the optional cross-encoder over its head."""
+        ranked = self.retriever.score(query)
+        if self.reranker is None:
+            return ranked
+        texts = [self.retriever.passage(s).text for s in ranked[: self.reranker.top_n]]
+        return self.reranker.rerank(query.text, ranked, texts)
 
 
 def check_question(question: object) -> tuple[str, bool]:

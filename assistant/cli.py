@@ -13,7 +13,9 @@ from .records import AssistantError
 def _open(args: argparse.Namespace, rebuild: bool = False):  # noqa: ANN202
     from .assistant import Assistant
 
-    bot = Assistant.open(args.corpus, args.index, args.embedder, rebuild=rebuild, progress=not args.quiet)
+    bot = Assistant.open(
+        args.corpus, args.index, args.embedder, rebuild=rebuild, progress=not args.quiet, reranker=args.reranker
+    )
     for skipped in bot.skipped:
         print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
     return bot
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index", default="index", help="folder for the built index (default: index)")
     parser.add_argument(
         "--embedder", default=None, help="sentence-transformers model name or path (default: bundled e5-small)"
+    )
+    parser.add_argument(
+        "--reranker", default=None, help="optional cross-encoder name or path to rerank passages (default: none)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sub = parser.add_subparsers(dest="command", required=True)

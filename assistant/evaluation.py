@@ -313,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
     from .evalreport import check_thresholds, load_thresholds, markdown, write_reports
 
     thresholds = load_thresholds(args.check) if args.check else None
-    bot = Assistant.open(args.corpus, args.index, args.embedder, progress=not args.quiet)
+    bot = Assistant.open(args.corpus, args.index, args.embedder, progress=not args.quiet, reranker=args.reranker)
     data = load_set(args.eval_set, bot.corpus.documents, args.split)
     report = evaluate(bot, data, args.baselines, progress=not args.quiet)
     written = write_reports(report, Path(args.out))
