@@ -50,20 +50,17 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
     (cross-lingual cosines are lower and flatter); novelty keeps headings, captions and page-break
     fragments that merely repeat the question from being cited as its answer.
     """
-    rows: list[int] = []
-    sims: list[float] = []
+    pooled: dict[int, float] = {}  # sentence row -> similarity; overlapping chunks share sentences
     for scored in ranked[: cfg.passages]:
         for row, sim in zip(scored.sentence_rows, scored.sentence_scores, strict=True):
-            if int(row) not in rows:
-                rows.append(int(row))
-                sims.append(float(sim))
-    if not rows:
+            pooled.setdefault(int(row), float(sim))
+    if not pooled:
         return []
-    sim_arr = np.asarray(sims)
+    sim_arr = np.asarray(list(pooled.values()))
     spread = float(sim_arr.std()) or 1.0
     question_terms = set(query.terms.tokens)
     out = []
-    for row, sim in zip(rows, sims, strict=True):
+    for row, sim in pooled.items():
         doc, start, end = (int(x) for x in retriever.data.sentences[row])
         text = retriever.texts[retriever.data.doc_ids[doc]][start:end]
         if len(text) < cfg.min_chars:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .embedding import load_sentence_transformers
 from .records import AssistantError
 from .retrieval import Scored
 
@@ -41,18 +42,7 @@ class CrossEncoderReranker(Reranker):
     """Any sentence-transformers cross-encoder by name or path; torch is imported only here."""
 
     def __init__(self, model: str, top_n: int = 20, device: str = "cpu") -> None:
-        try:
-            from sentence_transformers import CrossEncoder
-        except ImportError as exc:
-            raise AssistantError(
-                "A reranker needs sentence-transformers: pip install 'assistant[st]' (with torch==2.13.0)"
-            ) from exc
-        try:
-            self._model = CrossEncoder(model, device=device)
-        except Exception as exc:  # noqa: BLE001 - any loading failure becomes one clear error
-            raise AssistantError(
-                f"Could not load cross-encoder {model!r} ({exc}); give a local path or a downloaded model name."
-            ) from exc
+        self._model = load_sentence_transformers("CrossEncoder", model, device, "cross-encoder")
         self.name = f"cross-encoder/{model}"
         self.top_n = top_n
 

@@ -98,11 +98,12 @@ class Retriever:
             said = _MARKER.sub("", history[-1][1] or "")[: self.config.history_answer_chars]
             ctx = self.embedder.embed_query(" ".join((previous, said, question)))
             vector = vector + self.config.history_weight * ctx
-            vector = vector / (np.linalg.norm(vector) or 1.0)
+            vector = (vector / (np.linalg.norm(vector) or 1.0)).astype(np.float32)
             context = self.terms(previous)
         else:
             context = Terms([], 0.0, [], [])
-        return Query(question, vector.astype(np.float32), self.terms(question), context, own)
+        # without history ``vector is own``: the answer composer relies on that to skip a second check
+        return Query(question, vector, self.terms(question), context, own)
 
     def terms(self, text: str) -> Terms:
         """Tokens the corpus has, with English words replaced by their Chinese corpus terms."""
@@ -149,20 +150,20 @@ class Retriever:
 
     def score(self, query: Query) -> list[Scored]:
         cfg = self.config
-        dense_scores, dense_ids = self.data.chunk_index.search(query.vector, cfg.candidates)
-        lexical = self._lexical(query)
         if cfg.mode == "lexical":
-            return self._lexical_only(query, lexical)
+            return self._lexical_only(query, self._lexical(query))
+        dense_scores, dense_ids = self.data.chunk_index.search(query.vector, cfg.candidates)
         if cfg.mode == "dense":
-            lexical = np.zeros_like(lexical)
+            lexical = np.zeros(self.data.lexical.size, dtype=np.float32)
+        else:
+            lexical = self._lexical(query)
         candidates = {int(i) for i in dense_ids[0] if i >= 0}
         if lexical.any():
             candidates.update(int(i) for i in _top(lexical, cfg.candidates))
         dense_map = {int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0], strict=True) if i >= 0}
         out: list[Scored] = []
         for chunk in candidates:
-            rows = self.sentences_of(chunk)
-            sims = (self.data.sentence_vectors[rows].astype(np.float32) @ query.vector) if len(rows) else np.zeros(0)
+            rows, sims = self._sentence_sims(chunk, query.vector)
             dense = dense_map.get(chunk)
             if dense is None:
                 dense = float(self._chunk_vector_score(chunk, query.vector))
@@ -176,11 +177,17 @@ class Retriever:
         """Baseline: BM25 order alone; sentences are still scored so that answers can be composed."""
         out = []
         for chunk in (int(i) for i in _top(lexical, self.config.candidates)):
-            rows = self.sentences_of(chunk)
-            sims = self.data.sentence_vectors[rows].astype(np.float32) @ query.vector
+            rows, sims = self._sentence_sims(chunk, query.vector)
             best = float(sims.max()) if len(sims) else 0.0
             out.append(Scored(chunk, float(lexical[chunk]), 0.0, best, float(lexical[chunk]), rows, sims))
         return out
+
+    def _sentence_sims(self, chunk: int, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk's sentence rows and their cosine similarity to ``vector``."""
+        rows = self.sentences_of(chunk)
+        if not len(rows):
+            return rows, np.zeros(0, dtype=np.float32)
+        return rows, self.data.sentence_vectors[rows].astype(np.float32) @ vector
 
     def _chunk_vector_score(self, chunk: int, vector: np.ndarray) -> float:
         try:
