@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .records import Answer, Citation, Passage
-from .retrieval import Query, Retriever, Scored
+from .retrieval import Query, Retriever, Scored, Terms
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -22,8 +22,15 @@ class AnswerConfig(NamedTuple):
     second_margin: float = 0.02  # a second sentence must score within this of the first
     w_similarity: float = 0.03  # per standard deviation of cosine similarity within the pool
     w_overlap: float = 0.2  # IDF-weighted share of the question's words found in the sentence
+    w_context: float = 0.5  # question words found only in the previous sentence count this much
+    # answer types: a "how many / 多少" question prefers sentences that state a quantity, a "who is /
+    # 是谁" question sentences that give someone's position
+    w_answer_type: float = 0.03
+    w_history: float = 0.05  # IDF-weighted share of the previous question's words (conversations)
     w_novelty: float = 0.02  # share of the sentence that is not the question's own words
     min_chars: int = 6
+    w_heading: float = 0.1  # penalty for a sentence on a short line that does not end a sentence
+    heading_chars: int = 30  # (headings, photo captions, by-lines, fragments cut by a page break)
     # Abstain when the best sentence matches the question no better than off-topic background
     # sentences do (cosine margin).
     abstain_margin: float = -0.015
@@ -59,6 +66,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
     sim_arr = np.asarray(list(pooled.values()))
     spread = float(sim_arr.std()) or 1.0
     question_terms = set(query.terms.tokens)
+    answer_type = next((found for asks, found in _ANSWER_TYPES if asks.search(query.text)), None)
     out = []
     for row, sim in pooled.items():
         doc, start, end = (int(x) for x in retriever.data.sentences[row])
@@ -66,13 +74,73 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
         if len(text) < cfg.min_chars:
             continue
         tokens = set(retriever.data.sentence_terms[row].split())
+        antecedent = _antecedent(retriever, row, doc)
+        full_text = retriever.texts[retriever.data.doc_ids[doc]]
         score = (
-            cfg.w_similarity * (sim - float(sim_arr.mean())) / spread
-            + cfg.w_overlap * query.terms.overlap(tokens)
+            -cfg.w_heading * _on_heading_line(full_text, start, end, cfg.heading_chars)
+            + cfg.w_similarity * (sim - float(sim_arr.mean())) / spread
+            + cfg.w_overlap * _overlap(query.terms, tokens, antecedent, cfg.w_context)
+            + cfg.w_history * _overlap(query.context, tokens, antecedent, cfg.w_context)
             + cfg.w_novelty * _novelty(tokens, question_terms, retriever.idf)
+            + cfg.w_answer_type * bool(answer_type and answer_type.search(text))
         )
         out.append(Candidate(row, score, sim))
     return sorted(out, key=lambda c: -c.score)
+
+
+_FINAL = tuple("。！？!?；;…”’\"')）)")
+
+
+def _on_heading_line(text: str, start: int, end: int, max_chars: int) -> bool:
+    """True for a sentence on a short line that does not end like a sentence.
+
+    News text keeps its layout: headings, photo captions ("……。资料片"), by-lines and the stubs a
+    page break leaves ("电视不再只是") sit on short lines of their own. They repeat the words of a
+    question without answering it.
+    """
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : len(text) if line_end < 0 else line_end].strip()
+    return len(line) <= max_chars and not line.endswith(_FINAL)
+
+
+_ASKS_QUANTITY = re.compile(
+    r"\bhow (?:many|much|long|large|big|fast|far|high)\b|\bwhat (?:percentage|share|proportion)\b"
+    r"|多少|几|多大|多长|多久|多重|多高|比例",
+    re.IGNORECASE,
+)
+_QUANTITY = re.compile(r"\d|[一二三四五六七八九十两][十百千万亿]*[余多几]?[个台家款项年月天倍%％]|[十百千万亿]")
+_ASKS_PERSON = re.compile(
+    r"\bwho (?:is|was|are)\b|\bwhat (?:is|was) (?:the )?(?:job|title|position|role)\b|是谁|什么人|什么职务|担任|职位",
+    re.IGNORECASE,
+)
+_POSITION = re.compile(
+    r"(?:主任|经理|官|总裁|董事长|会长|市长|院长|教授|主席|总监|创始人|负责人|书记|局长|部长|专家|研究员)[\u4e00-\u9fff]{2,3}"
+)
+_ANSWER_TYPES = ((_ASKS_QUANTITY, _QUANTITY), (_ASKS_PERSON, _POSITION))
+_ANAPHOR = re.compile(r"这|该|其|此|他们|它|\b(?:it|its|this|these|they|their)\b", re.IGNORECASE)
+
+
+def _antecedent(retriever: Retriever, row: int, doc: int) -> set[str]:
+    """Tokens of the previous sentence when a sentence opens with a pronoun or demonstrative.
+
+    The words such a sentence leaves to its context ("this 390-million 'power plant' went
+    online") are usually in the sentence just before it.
+    """
+    if row == 0 or int(retriever.data.sentences[row - 1][0]) != doc:
+        return set()
+    _, start, end = (int(x) for x in retriever.data.sentences[row])
+    if not _ANAPHOR.search(retriever.texts[retriever.data.doc_ids[doc]][start : min(end, start + 16)]):
+        return set()
+    return set(retriever.data.sentence_terms[row - 1].split())
+
+
+def _overlap(terms: Terms, tokens: set[str], antecedent: set[str], w_context: float) -> float:
+    """IDF-weighted share of ``terms`` in a sentence; words only in its antecedent count ``w_context``."""
+    own = terms.overlap(tokens)
+    if not antecedent or w_context <= 0:
+        return own
+    return own + w_context * (terms.overlap(tokens | antecedent) - own)
 
 
 def _novelty(tokens: set[str], question_terms: set[str], idf: dict[str, float]) -> float:

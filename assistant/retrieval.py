@@ -13,12 +13,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .bilingual import expand, stem
+from .bilingual import PINYIN, translations
 from .embedding import Embedder
+from .lexical import STOP_EN
 from .records import Document, Passage
 from .store import IndexData
 
 _MARKER = re.compile(r"\[\d+\]")
+_JOINERS = re.compile(r"[.\-+/]")
 
 
 class RetrievalConfig(NamedTuple):
@@ -110,12 +112,14 @@ class Retriever:
         found: list[str] = []
         units: list[tuple[str, ...]] = []
         words = 0
-        for tok in self.data.lexical.tokenize(text):
+        for part in self._words(text):
             words += 1
-            if tok in self.vocab:
-                alternatives: tuple[str, ...] = (tok,)
-            elif tok.isalpha() and tok.isascii():
-                alternatives = tuple(expand([stem(tok)], self.data.bilingual)[0])
+            if part in self.vocab:
+                alternatives: tuple[str, ...] = (part,)
+            elif part.startswith(PINYIN):
+                alternatives = tuple(self.data.bilingual[part])
+            elif part.isalpha() and part.isascii() and part not in STOP_EN:
+                alternatives = tuple(translations(part, self.data.bilingual))
             else:
                 continue
             if alternatives and alternatives not in units:
@@ -123,6 +127,26 @@ class Retriever:
                 found.extend(t for t in alternatives if t not in found)
         weights = [max(self.idf.get(t, 0.0) for t in unit) for unit in units]
         return Terms(found, len(units) / words if words else 0.0, units, weights)
+
+    def _words(self, text: str) -> list[str]:
+        """Question tokens; joined words split ("scenario-based"), split names joined ("Gui Zhihui")."""
+        parts: list[str] = []
+        for tok in self.data.lexical.tokenize(text):
+            # "scenario-based" or "100-inch" is not a corpus token; its parts may be
+            parts.extend([tok] if tok in self.vocab else [p for p in _JOINERS.split(tok) if p] or [tok])
+        out: list[str] = []
+        i = 0
+        while i < len(parts):
+            for n in (3, 2):  # a pinyin name of several words: "gui zhihui" -> 桂志辉
+                key = PINYIN + "".join(parts[i : i + n])
+                if i + n <= len(parts) and key in self.data.bilingual and all(p.isalpha() for p in parts[i : i + n]):
+                    out.append(key)
+                    i += n
+                    break
+            else:
+                out.append(parts[i])
+                i += 1
+        return out
 
     def _lexical(self, query: Query) -> np.ndarray:
         lex = self._weighted_bm25(query.terms)

