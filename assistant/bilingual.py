@@ -23,14 +23,51 @@ _NOISE = ("cl:", "variant of", "surname", "abbr. for", "see also", "used in", "o
 
 
 _IRREGULAR = {
-    "built": "build", "made": "make", "sold": "sell", "bought": "buy", "brought": "bring", "grew": "grow",
-    "grown": "grow", "began": "begin", "begun": "begin", "took": "take", "taken": "take", "gave": "give",
-    "given": "give", "led": "lead", "won": "win", "spent": "spend", "held": "hold", "set": "set",
-    "became": "become", "chose": "choose", "chosen": "choose", "drove": "drive", "driven": "drive",
-    "rose": "rise", "risen": "rise", "fell": "fall", "fallen": "fall", "saw": "see", "seen": "see",
-    "went": "go", "gone": "go", "came": "come", "found": "find", "thought": "think", "taught": "teach",
-    "paid": "pay", "laid": "lay", "meant": "mean", "sent": "send", "shown": "show", "known": "know",
-    "children": "child", "people": "person", "men": "man", "women": "woman",
+    "built": "build",
+    "made": "make",
+    "sold": "sell",
+    "bought": "buy",
+    "brought": "bring",
+    "grew": "grow",
+    "grown": "grow",
+    "began": "begin",
+    "begun": "begin",
+    "took": "take",
+    "taken": "take",
+    "gave": "give",
+    "given": "give",
+    "led": "lead",
+    "won": "win",
+    "spent": "spend",
+    "held": "hold",
+    "set": "set",
+    "became": "become",
+    "chose": "choose",
+    "chosen": "choose",
+    "drove": "drive",
+    "driven": "drive",
+    "rose": "rise",
+    "risen": "rise",
+    "fell": "fall",
+    "fallen": "fall",
+    "saw": "see",
+    "seen": "see",
+    "went": "go",
+    "gone": "go",
+    "came": "come",
+    "found": "find",
+    "thought": "think",
+    "taught": "teach",
+    "paid": "pay",
+    "laid": "lay",
+    "meant": "mean",
+    "sent": "send",
+    "shown": "show",
+    "known": "know",
+    "children": "child",
+    "people": "person",
+    "men": "man",
+    "women": "woman",
 }
 
 
@@ -140,8 +177,6 @@ def _pinyin_keys(
                 break
             keys = [k + o for k in keys for o in options][:MAX_READINGS]
         yield from ((term, key) for key in keys)
-
-
 
 
 def translations(word: str, dictionary: dict[str, list[str]]) -> list[str]:

@@ -42,7 +42,10 @@ def test_question_terms_join_pinyin_names_and_split_compounds(fake_bot: Assistan
 
 
 def test_heading_caption_and_page_break_lines_are_recognised() -> None:
-    text = "新“发电厂”  \n1年多需求增长60倍\n\n正文第一句话说完了。第二句也说完了。\n\n青岛人工智能计算中心。资料片\n\n电视不再只是\n"
+    text = (
+        "新“发电厂”  \n1年多需求增长60倍\n\n正文第一句话说完了。第二句也说完了。\n\n"
+        "青岛人工智能计算中心。资料片\n\n电视不再只是\n"
+    )
     spans = {s: (text.index(s), text.index(s) + len(s)) for s in ("1年多需求增长60倍", "第二句也说完了。")}
     assert _on_heading_line(text, *spans["1年多需求增长60倍"], 30)
     assert not _on_heading_line(text, *spans["第二句也说完了。"], 30)
