@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .abstention import missing_focus, off_topic
 from .records import Answer, Citation, Passage
 from .retrieval import Query, Retriever, Scored, Terms
 
@@ -160,8 +161,11 @@ def compose(
 ) -> Answer:
     chinese = is_chinese(query.text)
     pool = candidates(retriever, query, ranked, cfg)
-    if not pool or _off_topic(retriever, query, pool, cfg):
+    missing = missing_focus(retriever, query.text)
+    if not pool or missing or off_topic(retriever, query, pool, cfg.abstain_margin, cfg.abstain_own_margin):
         text = "文中没有回答这个问题。" if chinese else "The article does not answer this question."
+        if missing:
+            text += f"（文中没有提到“{missing}”。）" if chinese else f" (It never mentions “{missing}”.)"
         return Answer(query.text, _with_note(text, truncated, chinese), True, [], passages, truncated)
     chosen = [pool[0]]
     for cand in pool[1:]:
@@ -178,18 +182,6 @@ def compose(
         parts.append(f"{sentence}[{label}]")
     body = ("" if chinese else "From the article: ") + " ".join(parts)
     return Answer(query.text, _with_note(body, truncated, chinese), False, citations, passages, truncated)
-
-
-def _off_topic(retriever: Retriever, query: Query, pool: list[Candidate], cfg: AnswerConfig) -> bool:
-    """True when the corpus matches the question no better than the background sentences do."""
-    best = max(c.similarity for c in pool)
-    if best - float((retriever.data.background @ query.vector).max()) < cfg.abstain_margin:
-        return True
-    if query.own_vector is query.vector:
-        return False
-    rows = np.asarray([c.row for c in pool])
-    own_best = float((retriever.data.sentence_vectors[rows].astype(np.float32) @ query.own_vector).max())
-    return own_best - float((retriever.data.background @ query.own_vector).max()) < cfg.abstain_own_margin
 
 
 def _with_note(text: str, truncated: bool, chinese: bool) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant import Assistant
+from assistant.abstention import asked_for, missing_focus
 from assistant.answer import _ANSWER_TYPES, _on_heading_line
 from assistant.bilingual import PINYIN, build_dictionary, stem, translations
 
@@ -69,3 +70,36 @@ def test_answer_types(question: str, sentence: str, kind: int) -> None:
     assert asks.search(question) and found.search(sentence)
     assert not found.search("国创中心正在发挥关键作用。")
     assert not any(a.search("What does the national innovation center focus on?") for a, _ in _ANSWER_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("question", "head"),
+    [
+        ("计算中心每年的电费是多少？", "电费"),
+        ("企业入驻产业园能享受多少租金补贴？", "租金补贴"),
+        ("海尔集团的创始人是谁？", "创始人"),
+        ("产业园有多少个停车位？", "停车位"),
+        ("一汽解放的研发基地投资了多少钱？", None),  # one character is too generic to judge
+        ("国创中心的定位是什么？", None),
+        ("How many employees work in the park?", "employees"),
+        ("What was Hisense's net profit in 2023?", "net profit"),
+        ("Who is the CEO of Haier?", "ceo"),
+        ("How much was invested in the computing center?", None),
+        ("What does the innovation center focus on?", None),
+    ],
+)
+def test_what_a_chinese_question_asks_for(question: str, head: str | None) -> None:
+    assert asked_for(question) == head
+
+
+def test_abstains_when_the_asked_for_noun_is_not_in_the_corpus(fake_bot: Assistant) -> None:
+    ans = fake_bot.ask("青岛人工智能产业园有多少个停车位？")
+    assert ans.abstained and ans.citations == [] and "停车位" in ans.text
+    assert missing_focus(fake_bot.retriever, "青岛人工智能产业园聚集了多少家人工智能企业？") is None
+    assert missing_focus(fake_bot.retriever, "宋宁宁是谁？") is None  # a name split by the segmenter
+    assert missing_focus(fake_bot.retriever, "激光电视部件原材料的可回收率是多少？") is None
+    assert missing_focus(fake_bot.retriever, "How many hospitals does the park have?") == "hospitals"
+    assert missing_focus(fake_bot.retriever, "How many customized chips has it made?") is None  # via 定制
+    assert missing_focus(fake_bot.retriever, "How many scenario-based solutions?") is None  # via 场景
+    ans = fake_bot.ask("What was Hisense's net profit in 2023?")
+    assert ans.abstained and "net profit" in ans.text
