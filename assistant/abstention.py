@@ -22,6 +22,7 @@ from .retrieval import Query, Retriever
 
 # noun after 多少 (+ measure word), or the head noun before 是多少 / 有多少 / 是谁
 _AFTER_HOW_MANY = re.compile(r"多少[个台家款项亩名位次届种条座]?([\u4e00-\u9fff]{2,6})")
+_GENERIC = tuple("人年天钱元倍")  # 多少人参加, 多少年: counts of people, years, money are not nouns to look up
 _BEFORE_WHAT_VALUE = re.compile(r"([\u4e00-\u9fff]{2,8})(?:是多少|有多少|是谁)")
 _PARTICLES = re.compile(r"[的在是了有和与及]")
 _NOUN = r"((?:[a-z][\w-]* )?[a-z][\w-]*)"  # one or two words
@@ -46,6 +47,8 @@ def asked_for(question: str) -> str | None:
             return " ".join(words) or None
     m = _AFTER_HOW_MANY.search(question)
     if m:
+        if m.group(1).startswith(_GENERIC):
+            return None
         head = _PARTICLES.split(m.group(1))[0]
     else:
         m = _BEFORE_WHAT_VALUE.search(question)

@@ -80,6 +80,7 @@ def test_answer_types(question: str, sentence: str, kind: int) -> None:
         ("海尔集团的创始人是谁？", "创始人"),
         ("产业园有多少个停车位？", "停车位"),
         ("一汽解放的研发基地投资了多少钱？", None),  # one character is too generic to judge
+        ("大会有多少人参加？", None),
         ("国创中心的定位是什么？", None),
         ("How many employees work in the park?", "employees"),
         ("What was Hisense's net profit in 2023?", "net profit"),
