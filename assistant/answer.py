@@ -19,6 +19,8 @@ class AnswerConfig(NamedTuple):
     """Sentence selection; weights chosen on the dev split of eval/questions.jsonl only."""
 
     passages: int = 8  # sentences are drawn from this many top passages
+    # these passages are then re-ordered by retrieval score + w_evidence × their best sentence's score
+    w_evidence: float = 0.5
     max_citations: int = 2
     second_margin: float = 0.02  # a second sentence must score within this of the first
     w_similarity: float = 0.03  # per standard deviation of cosine similarity within the pool
@@ -38,6 +40,30 @@ class AnswerConfig(NamedTuple):
     # In a conversation the question is also judged alone, more leniently: a follow-up such as
     # "And how much did it cost?" is vague alone, but an off-topic question stays off-topic.
     abstain_own_margin: float = -0.045
+
+
+def rerank_by_evidence(
+    retriever: Retriever, query: Query, ranked: list[Scored], cfg: AnswerConfig
+) -> tuple[list[Scored], list[Candidate]]:
+    """Re-order the head of the ranking by the best answer sentence each passage holds.
+
+    The fused score says how similar a passage is to the question; the sentence score adds what
+    the composer knows: the question's words in one sentence (or its antecedent), the answer type
+    ("how many" → a quantity), no headings or captions. Returns the ranking and the sentence pool.
+    """
+    pool = candidates(retriever, query, ranked, cfg)
+    if cfg.w_evidence <= 0 or not pool:
+        return ranked, pool
+    best: dict[int, float] = {}
+    for cand in pool:
+        best[cand.row] = max(best.get(cand.row, cand.score), cand.score)
+    head = []
+    for scored in ranked[: cfg.passages]:
+        rows = [best[int(r)] for r in scored.sentence_rows if int(r) in best]
+        bonus = cfg.w_evidence * max(rows) if rows else 0.0
+        head.append(scored._replace(score=scored.score + bonus))
+    head.sort(key=lambda s: -s.score)
+    return head + ranked[cfg.passages :], pool
 
 
 def is_chinese(text: str) -> bool:
@@ -158,9 +184,11 @@ def compose(
     passages: list[Passage],
     cfg: AnswerConfig = AnswerConfig(),
     truncated: bool = False,
+    pool: list[Candidate] | None = None,
 ) -> Answer:
     chinese = is_chinese(query.text)
-    pool = candidates(retriever, query, ranked, cfg)
+    if pool is None:
+        pool = candidates(retriever, query, ranked, cfg)
     missing = missing_focus(retriever, query.text)
     if not pool or missing or off_topic(retriever, query, pool, cfg.abstain_margin, cfg.abstain_own_margin):
         text = "文中没有回答这个问题。" if chinese else "The article does not answer this question."

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .answer import AnswerConfig, compose
+from .answer import AnswerConfig, Candidate, compose, rerank_by_evidence
 from .chunking import ChunkingParams
 from .corpus import Corpus, Skipped, check_doc_id, load_corpus
 from .embedding import Embedder, clean_text, resolve_embedder
@@ -76,7 +76,8 @@ class Assistant:
         text, _ = check_question(question)
         k = check_k(k)
         query = self.retriever.prepare(text)
-        return [self.retriever.passage(s) for s in self._ranked(query)[:k]]
+        ranked, _ = self._ranked(query)
+        return [self.retriever.passage(s) for s in ranked[:k]]
 
     def ask(
         self,
@@ -89,17 +90,17 @@ class Assistant:
         k = check_k(k)
         turns = _check_history(history)
         query = self.retriever.prepare(text, turns)
-        ranked = self._ranked(query)
+        ranked, pool = self._ranked(query)
         passages = [self.retriever.passage(s) for s in ranked[:k]]
-        return compose(self.retriever, query, ranked, passages, self.answer_config, truncated)
+        return compose(self.retriever, query, ranked, passages, self.answer_config, truncated, pool)
 
-    def _ranked(self, query: Query) -> list[Scored]:
-        """Fused ranking, then the optional cross-encoder over its head."""
-        ranked = self.retriever.score(query)
+    def _ranked(self, query: Query) -> tuple[list[Scored], list[Candidate] | None]:
+        """Fused ranking, its head re-ordered by answer evidence, then the optional cross-encoder."""
+        ranked, pool = rerank_by_evidence(self.retriever, query, self.retriever.score(query), self.answer_config)
         if self.reranker is None:
-            return ranked
+            return ranked, pool
         texts = [self.retriever.passage(s).text for s in ranked[: self.reranker.top_n]]
-        return self.reranker.rerank(query.text, ranked, texts)
+        return self.reranker.rerank(query.text, ranked, texts), None  # its head differs: pool anew
 
 
 def check_question(question: object) -> tuple[str, bool]:

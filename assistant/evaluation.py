@@ -231,7 +231,8 @@ def systems(bot: Any, baselines: bool) -> dict[str, Any]:
         memo = MemoEmbedder(bot.embedder)
         for mode in ("lexical", "dense"):
             cfg = bot.retriever.config._replace(mode=mode)
-            out[mode] = type(bot)(bot.corpus, bot.index, memo, cfg, bot.answer_config, False)
+            answer = bot.answer_config._replace(w_evidence=0.0)  # the channel's own order
+            out[mode] = type(bot)(bot.corpus, bot.index, memo, cfg, answer, False)
     return out
 
 
