@@ -57,11 +57,16 @@ def rerank_by_evidence(
     best: dict[int, float] = {}
     for cand in pool:
         best[cand.row] = max(best.get(cand.row, cand.score), cand.score)
-    head = []
+    evidence = []
     for scored in ranked[: cfg.passages]:
         rows = [best[int(r)] for r in scored.sentence_rows if int(r) in best]
-        bonus = cfg.w_evidence * max(rows) if rows else 0.0
-        head.append(scored._replace(score=scored.score + bonus))
+        evidence.append(max(rows) if rows else None)
+    # measured from the weakest passage of the head, so that no score drops below the tail's
+    floor = min((e for e in evidence if e is not None), default=0.0)
+    head = [
+        scored._replace(score=scored.score + cfg.w_evidence * ((e if e is not None else floor) - floor))
+        for scored, e in zip(ranked[: cfg.passages], evidence, strict=True)
+    ]
     head.sort(key=lambda s: -s.score)
     return head + ranked[cfg.passages :], pool
 

@@ -6,7 +6,7 @@ import pytest
 
 from assistant import Assistant
 from assistant.abstention import asked_for, missing_focus
-from assistant.answer import _ANSWER_TYPES, _on_heading_line
+from assistant.answer import _ANSWER_TYPES, _on_heading_line, rerank_by_evidence
 from assistant.bilingual import PINYIN, build_dictionary, stem, translations
 
 
@@ -104,3 +104,18 @@ def test_abstains_when_the_asked_for_noun_is_not_in_the_corpus(fake_bot: Assista
     assert missing_focus(fake_bot.retriever, "How many scenario-based solutions?") is None  # via 场景
     ans = fake_bot.ask("What was Hisense's net profit in 2023?")
     assert ans.abstained and "net profit" in ans.text
+
+
+def test_evidence_reranking_reorders_only_the_head_and_keeps_scores_ordered(fake_bot: Assistant) -> None:
+    r = fake_bot.retriever
+    query = r.prepare("How many customized chips has the national innovation center made?")
+    fused = r.score(query)
+    cfg = fake_bot.answer_config
+    ranked, pool = rerank_by_evidence(r, query, fused, cfg)
+    n = cfg.passages
+    assert pool and {s.chunk for s in ranked[:n]} == {s.chunk for s in fused[:n]}
+    assert [s.chunk for s in ranked[n:]] == [s.chunk for s in fused[n:]]
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    off, _ = rerank_by_evidence(r, query, fused, cfg._replace(w_evidence=0.0))
+    assert [s.chunk for s in off] == [s.chunk for s in fused]
