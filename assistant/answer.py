@@ -109,7 +109,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
         antecedent = _antecedent(retriever, row, doc)
         full_text = retriever.texts[retriever.data.doc_ids[doc]]
         score = (
-            -cfg.w_heading * _on_heading_line(full_text, start, end, cfg.heading_chars)
+            -cfg.w_heading * _not_a_statement(full_text, start, end, cfg.heading_chars)
             + cfg.w_similarity * (sim - float(sim_arr.mean())) / spread
             + cfg.w_overlap * _overlap(query.terms, tokens, antecedent, cfg.w_context)
             + cfg.w_history * _overlap(query.context, tokens, antecedent, cfg.w_context)
@@ -123,13 +123,16 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
 _FINAL = tuple("。！？!?；;…”’\"')）)")
 
 
-def _on_heading_line(text: str, start: int, end: int, max_chars: int) -> bool:
-    """True for a sentence on a short line that does not end like a sentence.
+def _not_a_statement(text: str, start: int, end: int, max_chars: int) -> bool:
+    """True for a heading, caption, by-line or page-break stub, or for a question the text asks.
 
     News text keeps its layout: headings, photo captions ("……。资料片"), by-lines and the stubs a
-    page break leaves ("电视不再只是") sit on short lines of their own. They repeat the words of a
-    question without answering it.
+    page break leaves ("电视不再只是") sit on short lines of their own, and a report asks rhetorical
+    questions ("青岛要往这个园区装什么新要素？"). They repeat the words of a question without
+    answering it.
     """
+    if text[start:end].rstrip("”’\"' ").endswith(("？", "?")):
+        return True
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
     line = text[line_start : len(text) if line_end < 0 else line_end].strip()

@@ -6,7 +6,7 @@ import pytest
 
 from assistant import Assistant
 from assistant.abstention import asked_for, missing_focus
-from assistant.answer import _ANSWER_TYPES, _on_heading_line, rerank_by_evidence
+from assistant.answer import _ANSWER_TYPES, _not_a_statement, rerank_by_evidence
 from assistant.bilingual import PINYIN, build_dictionary, stem, translations
 
 
@@ -48,12 +48,15 @@ def test_heading_caption_and_page_break_lines_are_recognised() -> None:
         "青岛人工智能计算中心。资料片\n\n电视不再只是\n"
     )
     spans = {s: (text.index(s), text.index(s) + len(s)) for s in ("1年多需求增长60倍", "第二句也说完了。")}
-    assert _on_heading_line(text, *spans["1年多需求增长60倍"], 30)
-    assert not _on_heading_line(text, *spans["第二句也说完了。"], 30)
+    assert _not_a_statement(text, *spans["1年多需求增长60倍"], 30)
+    assert not _not_a_statement(text, *spans["第二句也说完了。"], 30)
     start = text.index("青岛人工智能计算中心。")
-    assert _on_heading_line(text, start, start + 11, 30)  # a photo caption
+    assert _not_a_statement(text, start, start + 11, 30)  # a photo caption
     start = text.index("电视不再只是")
-    assert _on_heading_line(text, start, start + 6, 30)  # a stub left by a page break
+    assert _not_a_statement(text, start, start + 6, 30)  # a stub left by a page break
+    asked = "青岛要往这个园区装什么新要素？"
+    body = f"这是一个很长的段落，说了很多事情，也说了很多细节。{asked}答案在后面。\n"
+    assert _not_a_statement(body, body.index(asked), body.index(asked) + len(asked), 30)  # the text's own question
 
 
 @pytest.mark.parametrize(
