@@ -116,7 +116,7 @@ def build_dictionary(vocabulary: Iterable[str]) -> dict[str, list[str]]:
     path = _dictionary_path()
     if path is None or not vocab:
         return {}
-    mapping: dict[str, set[str]] = {}
+    mapping: dict[str, dict[str, int]] = {}  # English stem -> {corpus term: words in its shortest gloss}
     readings: dict[str, set[str]] = {}  # one character -> its toneless syllables
     spelled: dict[str, set[str]] = {}  # corpus term -> pinyin of its own dictionary entries
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -140,18 +140,26 @@ def build_dictionary(vocabulary: Iterable[str]) -> dict[str, list[str]]:
                     continue
                 first = raw.strip().split(" ")[0].strip(",;")
                 if first[:1].isupper() and first.isalpha():  # a proper name: "Laoshan district of ..."
-                    mapping.setdefault(stem(first), set()).add(parts[1])
+                    _keep(mapping, stem(first), parts[1], 1)
                 words = [w for w in _WORD.findall(gloss) if w not in STOP_EN and len(w) > 1]
                 if not words or len(words) > MAX_DEFINITION_WORDS:
                     continue
                 for w in words:
-                    mapping.setdefault(stem(w), set()).add(parts[1])
-    out = {w: sorted(terms, key=len, reverse=True)[:MAX_TERMS_PER_WORD] for w, terms in mapping.items()}
+                    _keep(mapping, stem(w), parts[1], len(words))
+    # the most direct translations first ("chip" glossed by one word before a four-word gloss), then
+    # the longer term, then the term itself, so that the same corpus always gives the same dictionary
+    out = {w: sorted(terms, key=lambda t: (terms[t], -len(t), t))[:MAX_TERMS_PER_WORD] for w, terms in mapping.items()}
+    spellings: dict[str, set[str]] = {}
     for term, key in _pinyin_keys(vocab, readings, spelled):
         if stem(key) not in out and key not in STOP_EN:  # an English word is read as English
-            mapping.setdefault(PINYIN + key, set()).add(term)
-    out.update({k: sorted(v) for k, v in mapping.items() if k.startswith(PINYIN)})
+            spellings.setdefault(PINYIN + key, set()).add(term)
+    out.update({k: sorted(v) for k, v in spellings.items()})
     return out
+
+
+def _keep(mapping: dict[str, dict[str, int]], word: str, term: str, gloss_words: int) -> None:
+    terms = mapping.setdefault(word, {})
+    terms[term] = min(terms.get(term, gloss_words), gloss_words)
 
 
 def _syllables(bracketed: str) -> list[str]:

@@ -33,7 +33,7 @@ from .index import FACTORY_ENV, VectorIndex, choose_factory
 from .lexical import LexicalIndex, tokenize
 from .records import IndexStoreError
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 LOCK_TIMEOUT = 600.0
 
 
@@ -144,7 +144,7 @@ def build(
     lexical = LexicalIndex.build(chunk_texts)
     lexical.save(tmp / "lexical")
     bilingual = build_dictionary(lexical.vocabulary())
-    (tmp / "bilingual.json").write_text(json.dumps(bilingual, ensure_ascii=False), encoding="utf-8")
+    (tmp / "bilingual.json").write_text(json.dumps(bilingual, ensure_ascii=False, sort_keys=True), encoding="utf-8")
 
     manifest = expected_manifest(corpus, embedder, params)
     manifest.update(

@@ -122,3 +122,27 @@ def test_evidence_reranking_reorders_only_the_head_and_keeps_scores_ordered(fake
     assert scores == sorted(scores, reverse=True)
     off, _ = rerank_by_evidence(r, query, fused, cfg._replace(w_evidence=0.0))
     assert [s.chunk for s in off] == [s.chunk for s in fused]
+
+
+def test_dictionary_is_the_same_in_every_process() -> None:
+    """Ties between translations were once broken by set order, so two builds could differ."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import json, sys; from assistant.bilingual import build_dictionary; from assistant.lexical import tokenize;"
+        "text = open(sys.argv[1], encoding='utf-8').read();"
+        "print(json.dumps(build_dictionary(tokenize(text)), ensure_ascii=False, sort_keys=True))"
+    )
+    article = Path(__file__).resolve().parent.parent / "corpus" / "qingdao_ai_plus.txt"
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", code, str(article)], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-500:]
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 10_000
+    d = build_dictionary({"芯片", "晶片", "集成电路"})
+    assert translations("chip", d) == ["晶片", "芯片"]  # glossed "chip" before "computer chip"
