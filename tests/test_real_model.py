@@ -52,3 +52,29 @@ def test_cli_json_matches_api(real_bot: Assistant) -> None:
     assert data["citations"][0] == api.citations[0].to_dict()
     bad = subprocess.run([*cmd, "retrieve", "   "], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence"),
+    [
+        ("Who is Xu Ximing?", "首席产品官徐锡明"),  # a pinyin name and a "who is" question
+        ("What is Zhao Haozhi's role in Qingdao's AI industry?", "赵豪志出任人工智能产业链链长"),
+    ],
+)
+def test_pinyin_names_reach_the_chinese_text(real_bot: Assistant, question: str, evidence: str) -> None:
+    ans = real_bot.ask(question)
+    assert not ans.abstained and evidence in ans.citations[0].text
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("How many hospitals are there in the Qingdao AI industry park?", "hospitals"),
+        ("产业园有多少个停车位？", "停车位"),
+    ],
+)
+def test_questions_about_what_the_article_never_mentions_abstain(
+    real_bot: Assistant, question: str, missing: str
+) -> None:
+    ans = real_bot.ask(question)
+    assert ans.abstained and ans.citations == [] and missing in ans.text
