@@ -114,7 +114,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
             + cfg.w_overlap * _overlap(query.terms, tokens, antecedent, cfg.w_context)
             + cfg.w_history * _overlap(query.context, tokens, antecedent, cfg.w_context)
             + cfg.w_novelty * _novelty(tokens, question_terms, retriever.idf)
-            + cfg.w_answer_type * bool(answer_type and answer_type.search(text))
+            + cfg.w_answer_type * _answer_type_score(answer_type, text, query)
         )
         out.append(Candidate(row, score, sim))
     return sorted(out, key=lambda c: -c.score)
@@ -150,9 +150,29 @@ _ASKS_PERSON = re.compile(
     re.IGNORECASE,
 )
 _POSITION = re.compile(
-    r"(?:主任|经理|官|总裁|董事长|会长|市长|院长|教授|主席|总监|创始人|负责人|书记|局长|部长|专家|研究员)[\u4e00-\u9fff]{2,3}"
+    r"(?:主任|经理|官|总裁|董事长|会长|市长|院长|教授|主席|总监|创始人|负责人|书记|局长|部长|专家|研究员)([\u4e00-\u9fff]{2,3})"
 )
 _ANSWER_TYPES = ((_ASKS_QUANTITY, _QUANTITY), (_ASKS_PERSON, _POSITION))
+
+
+def _answer_type_score(found: re.Pattern[str] | None, text: str, query: Query) -> float:
+    """1 when the sentence has what the question type asks for; 3 when that is a position given
+    right before a name the question asks about ("总经理刘显荣" for "Who is Liu Xianrong?")."""
+    if found is None:
+        return 0.0
+    matches = list(found.finditer(text))
+    if not matches:
+        return 0.0
+    if found is _POSITION:
+        asked = [t for t in query.terms.tokens if len(t) >= 2] + [query.text]
+        for m in matches:
+            name = m.group(1)
+            if any(name[:2] in a or name[-2:] in a or a in name for a in asked):
+                return float(_NAMED_POSITION)
+    return 1.0
+
+
+_NAMED_POSITION = 3
 _ANAPHOR = re.compile(r"这|该|其|此|他们|它|\b(?:it|its|this|these|they|their)\b", re.IGNORECASE)
 
 

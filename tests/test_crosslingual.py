@@ -146,3 +146,15 @@ def test_dictionary_is_the_same_in_every_process() -> None:
     assert outputs[0] == outputs[1] and len(outputs[0]) > 10_000
     d = build_dictionary({"芯片", "晶片", "集成电路"})
     assert translations("chip", d) == ["晶片", "芯片"]  # glossed "chip" before "computer chip"
+
+
+def test_a_position_before_the_asked_name_counts_most(fake_bot: Assistant) -> None:
+    from assistant.answer import _POSITION, _answer_type_score
+
+    query = fake_bot.retriever.prepare("刘显荣是什么职务？")
+    named = "青岛海信激光显示股份有限公司总经理刘显荣说,当液晶电视做到100吋。"
+    other = "海信视像科技研发中心副总经理朱春波说。"
+    assert _answer_type_score(_POSITION, named, query) > _answer_type_score(_POSITION, other, query) > 0
+    assert _answer_type_score(_POSITION, "刘显荣说,海信视像已经实现激光电视核心部件光学引擎自主研发。", query) == 0
+    english = fake_bot.retriever.prepare("Who is Xu Ximing?")  # the pinyin name brings in 徐锡明
+    assert _answer_type_score(_POSITION, "卡奥斯智慧能源首席产品官徐锡明对记者说。", english) == 3
