@@ -27,13 +27,15 @@ class AnswerConfig(NamedTuple):
     w_overlap: float = 0.2  # IDF-weighted share of the question's words found in the sentence
     w_context: float = 0.5  # question words found only in the previous sentence count this much
     # answer types: a "how many / 多少" question prefers sentences that state a quantity, a "who is /
-    # 是谁" question sentences that give someone's position
+    # 是谁" question sentences that give someone's position (three times that right before the name)
     w_answer_type: float = 0.03
     w_history: float = 0.05  # IDF-weighted share of the previous question's words (conversations)
     w_novelty: float = 0.02  # share of the sentence that is not the question's own words
     min_chars: int = 6
-    w_heading: float = 0.1  # penalty for a sentence on a short line that does not end a sentence
-    heading_chars: int = 30  # (headings, photo captions, by-lines, fragments cut by a page break)
+    # penalty for what is not a statement: a short line that does not end a sentence (heading, photo
+    # caption, by-line, stub cut by a page break) or a question the text asks itself
+    w_heading: float = 0.1
+    heading_chars: int = 30
     # Abstain when the best sentence matches the question no better than off-topic background
     # sentences do (cosine margin).
     abstain_margin: float = -0.015
@@ -54,9 +56,7 @@ def rerank_by_evidence(
     pool = candidates(retriever, query, ranked, cfg)
     if cfg.w_evidence <= 0 or not pool:
         return ranked, pool
-    best: dict[int, float] = {}
-    for cand in pool:
-        best[cand.row] = max(best.get(cand.row, cand.score), cand.score)
+    best = {cand.row: cand.score for cand in pool}  # each sentence is in the pool once
     evidence = []
     for scored in ranked[: cfg.passages]:
         rows = [best[int(r)] for r in scored.sentence_rows if int(r) in best]
@@ -102,12 +102,12 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
     out = []
     for row, sim in pooled.items():
         doc, start, end = (int(x) for x in retriever.data.sentences[row])
-        text = retriever.texts[retriever.data.doc_ids[doc]][start:end]
+        full_text = retriever.texts[retriever.data.doc_ids[doc]]
+        text = full_text[start:end]
         if len(text) < cfg.min_chars:
             continue
         tokens = set(retriever.data.sentence_terms[row].split())
         antecedent = _antecedent(retriever, row, doc)
-        full_text = retriever.texts[retriever.data.doc_ids[doc]]
         score = (
             -cfg.w_heading * _not_a_statement(full_text, start, end, cfg.heading_chars)
             + cfg.w_similarity * (sim - float(sim_arr.mean())) / spread
