@@ -16,7 +16,6 @@ from typing import Protocol
 
 import numpy as np
 
-from .bilingual import translations
 from .lexical import STOP_EN
 from .retrieval import Query, Retriever
 
@@ -59,15 +58,16 @@ def asked_for(question: str) -> str | None:
 
 
 def missing_focus(retriever: Retriever, question: str) -> str | None:
-    """The asked-for noun when none of its words is in the corpus (Chinese: two characters or more)."""
+    """The asked-for noun when none of its words is in the corpus (Chinese: two characters or more).
+
+    "In the corpus" is what the lexical channel can match: a corpus token, or an English word with a
+    dictionary translation or pinyin spelling among them (``Retriever.terms``).
+    """
     head = asked_for(question)
     if head is None:
         return None
-    if head.isascii():
-        parts = [p for word in head.split() for p in word.split("-") if p]
-        found = any(p in retriever.vocab or translations(p, retriever.data.bilingual) for p in parts)
-    else:
-        found = any(len(w) >= 2 and w in retriever.vocab for w in retriever.data.lexical.tokenize(head))
+    units = retriever.terms(head).units
+    found = any(head.isascii() or len(term) >= 2 for unit in units for term in unit)
     return None if found else head
 
 

@@ -105,6 +105,7 @@ def test_abstains_when_the_asked_for_noun_is_not_in_the_corpus(fake_bot: Assista
     assert missing_focus(fake_bot.retriever, "How many hospitals does the park have?") == "hospitals"
     assert missing_focus(fake_bot.retriever, "How many customized chips has it made?") is None  # via 定制
     assert missing_focus(fake_bot.retriever, "How many scenario-based solutions?") is None  # via 场景
+    assert missing_focus(fake_bot.retriever, "How much COSMO-GPT revenue?") is None  # a corpus token, kept whole
     ans = fake_bot.ask("What was Hisense's net profit in 2023?")
     assert ans.abstained and "net profit" in ans.text
 
