@@ -24,6 +24,7 @@ _AFTER_HOW_MANY = re.compile(r"多少[个台家款项亩名位次届种条座]?(
 _GENERIC = tuple("人年天钱元倍")  # 多少人参加, 多少年: counts of people, years, money are not nouns to look up
 _BEFORE_WHAT_VALUE = re.compile(r"([\u4e00-\u9fff]{2,8})(?:是多少|有多少|是谁)")
 _PARTICLES = re.compile(r"[的在是了有和与及]")
+_COMPARATIVE = re.compile(r"more|less|fewer|[a-z]+er")  # also "power", "water": only fewer abstentions
 _NOUN = r"((?:[a-z][\w-]* )?[a-z][\w-]*)"  # one or two words
 _ENGLISH = (
     re.compile(r"\bhow (?:many|much) ([a-z][\w-]*)", re.I),  # only its first word: "how many employees"
@@ -39,10 +40,12 @@ class Scores(Protocol):
 
 def asked_for(question: str) -> str | None:
     """The noun a quantity or identity question asks for, if it can be read off."""
-    for pattern in _ENGLISH:
+    for n, pattern in enumerate(_ENGLISH):
         m = pattern.search(question)
         if m:
             words = [w for w in m.group(1).lower().split() if w not in STOP_EN]
+            if n == 0 and words and _COMPARATIVE.fullmatch(words[0]):
+                return None  # "how much faster / more / longer": a degree, not a thing to look up
             return " ".join(words) or None
     m = _AFTER_HOW_MANY.search(question)
     if m:
