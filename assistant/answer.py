@@ -107,7 +107,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
         if len(text) < cfg.min_chars:
             continue
         tokens = set(retriever.data.sentence_terms[row].split())
-        antecedent = _antecedent(retriever, row, doc)
+        antecedent = _antecedent(retriever, row, doc, full_text[start : min(end, start + 16)])
         score = (
             -cfg.w_heading * _not_a_statement(full_text, start, end, cfg.heading_chars)
             + cfg.w_similarity * (sim - float(sim_arr.mean())) / spread
@@ -157,35 +157,29 @@ _ANSWER_TYPES = ((_ASKS_QUANTITY, _QUANTITY), (_ASKS_PERSON, _POSITION))
 
 def _answer_type_score(found: re.Pattern[str] | None, text: str, query: Query) -> float:
     """1 when the sentence has what the question type asks for; 3 when that is a position given
-    right before a name the question asks about ("总经理刘显荣" for "Who is Liu Xianrong?")."""
+    right before a name the question asks about ("总经理刘显荣" for "刘显荣是谁" or "Who is Xu Ximing?")."""
     if found is None:
         return 0.0
     matches = list(found.finditer(text))
     if not matches:
         return 0.0
     if found is _POSITION:
-        asked = [t for t in query.terms.tokens if len(t) >= 2] + [query.text]
-        for m in matches:
-            name = m.group(1)
-            if any(name[:2] in a or name[-2:] in a or a in name for a in asked):
-                return float(_NAMED_POSITION)
+        asked = [query.text, *(t for t in query.terms.tokens if len(t) >= 2)]  # the name, or its pinyin match
+        if any(name[:2] in a or name[-2:] in a for name in (m.group(1) for m in matches) for a in asked):
+            return 3.0
     return 1.0
 
 
-_NAMED_POSITION = 3
 _ANAPHOR = re.compile(r"这|该|其|此|他们|它|\b(?:it|its|this|these|they|their)\b", re.IGNORECASE)
 
 
-def _antecedent(retriever: Retriever, row: int, doc: int) -> set[str]:
+def _antecedent(retriever: Retriever, row: int, doc: int, opening: str) -> set[str]:
     """Tokens of the previous sentence when a sentence opens with a pronoun or demonstrative.
 
     The words such a sentence leaves to its context ("this 390-million 'power plant' went
-    online") are usually in the sentence just before it.
+    online") are usually in the sentence just before it. ``opening``: the sentence's first characters.
     """
-    if row == 0 or int(retriever.data.sentences[row - 1][0]) != doc:
-        return set()
-    _, start, end = (int(x) for x in retriever.data.sentences[row])
-    if not _ANAPHOR.search(retriever.texts[retriever.data.doc_ids[doc]][start : min(end, start + 16)]):
+    if row == 0 or not _ANAPHOR.search(opening) or int(retriever.data.sentences[row - 1][0]) != doc:
         return set()
     return set(retriever.data.sentence_terms[row - 1].split())
 

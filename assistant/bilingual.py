@@ -40,7 +40,6 @@ _IRREGULAR = {
     "won": "win",
     "spent": "spend",
     "held": "hold",
-    "set": "set",
     "became": "become",
     "chose": "choose",
     "chosen": "choose",
