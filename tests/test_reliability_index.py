@@ -155,6 +155,14 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
 }
 
 
+def rebuilt_alike(corpus: Path, index: Path, expected: list[Answer], name: str) -> Assistant:
+    """Open a damaged index: it must be rebuilt, and answer exactly as the pristine one did."""
+    bot = Assistant.open(corpus, index, HashingEmbedder(64), progress=False)
+    assert bot.rebuilt, f"{name}: a damaged index was used as it was"
+    assert answers(bot) == expected, f"{name}: the rebuilt index answers differently"
+    return bot
+
+
 @pytest.mark.parametrize("name", sorted(DAMAGE))
 def test_damaged_index_is_rebuilt_and_answers_right(
     name: str, tmp_path: Path, reference: tuple[Path, list[Answer]], pristine: Path
@@ -162,10 +170,8 @@ def test_damaged_index_is_rebuilt_and_answers_right(
     corpus, expected = reference
     index, folder = built(tmp_path, pristine)
     DAMAGE[name](folder)
-    bot = Assistant.open(corpus, index, HashingEmbedder(64), progress=False)
-    assert bot.rebuilt, f"{name}: a damaged index was used as it was"
+    bot = rebuilt_alike(corpus, index, expected, name)
     assert bot.index.folder != folder
-    assert answers(bot) == expected
     again = Assistant.open(corpus, index, HashingEmbedder(64), progress=False)
     assert not again.rebuilt and again.index.folder == bot.index.folder
 
@@ -206,8 +212,7 @@ def test_bad_current_pointer_is_rebuilt(
         pointer.unlink()
     else:
         pointer.write_bytes(content)
-    bot = Assistant.open(corpus, index, HashingEmbedder(64), progress=False)
-    assert bot.rebuilt and answers(bot) == expected
+    bot = rebuilt_alike(corpus, index, expected, name)
     assert (index / "CURRENT").read_text(encoding="utf-8") == bot.index.folder.name
 
 
