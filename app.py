@@ -67,9 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
 
     from assistant import Assistant, AssistantError
+    from assistant.config import StoreConfig
 
     try:
-        bot = Assistant.open(args.corpus, args.index, progress=True)
+        bot = Assistant.open(args.corpus, args.index, progress=True, store=StoreConfig.from_env())
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
     bot.ask("warm-up question", k=1)  # loads the model's lazy parts now, not during the first user's question
 
-    from assistant.ui import build, launch_options
+    from assistant.ui.chat import build, launch_options
 
     demo = build(bot)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)

@@ -1,7 +1,8 @@
 """Bilingual question answering over Chinese industry news, with exact cited spans."""
 
-from .assistant import Assistant
-from .records import Answer, AssistantError, Citation, CorpusError, Document, IndexStoreError, InputError, Passage
+from assistant.api import Assistant
+from assistant.errors import AssistantError, CorpusError, IndexStoreError, InputError
+from assistant.types import Answer, Citation, Document, Passage
 
 __all__ = [
     "Answer",

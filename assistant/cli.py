@@ -7,14 +7,21 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .records import AssistantError
+from assistant.config import StoreConfig
+from assistant.errors import AssistantError
 
 
 def _open(args: argparse.Namespace, rebuild: bool = False):  # noqa: ANN202
-    from .assistant import Assistant
+    from assistant.api import Assistant
 
     bot = Assistant.open(
-        args.corpus, args.index, args.embedder, rebuild=rebuild, progress=not args.quiet, reranker=args.reranker
+        args.corpus,
+        args.index,
+        args.embedder,
+        rebuild=rebuild,
+        progress=not args.quiet,
+        reranker=args.reranker,
+        store=StoreConfig.from_env(),
     )
     for skipped in bot.skipped:
         print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
@@ -34,7 +41,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def _check_first(args: argparse.Namespace) -> None:
     """Refuse a bad question or k before the (possibly slow) index is opened."""
-    from .assistant import check_k, check_question
+    from assistant.api import check_k, check_question
 
     check_question(args.question)
     check_k(args.k)
@@ -94,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     for name, module, helptext in (
-        ("eval", "evaluation", "run the evaluation set and write reports"),
-        ("bench", "bench", "measure latency, memory and scale"),
+        ("eval", "evaluation.runner", "run the evaluation set and write reports"),
+        ("bench", "bench.run", "measure latency, memory and scale"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.set_defaults(module=module)

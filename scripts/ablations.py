@@ -16,10 +16,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import assistant.answer as answer  # noqa: E402
+import assistant.answer.extractive as answer  # noqa: E402
 from assistant import Assistant  # noqa: E402
-from assistant.bilingual import PINYIN  # noqa: E402
-from assistant.evaluation import evaluate, load_set  # noqa: E402
+from assistant.evaluation.runner import evaluate, load_set  # noqa: E402
+from assistant.text.bilingual import PINYIN  # noqa: E402
 
 
 def row(bot: Assistant, data: Any, name: str) -> str:

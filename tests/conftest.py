@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant
-from assistant.embedding import HashingEmbedder
+from assistant.embed import HashingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "corpus" / "qingdao_ai_plus.txt"

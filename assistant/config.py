@@ -1,0 +1,78 @@
+"""Every setting of the pipeline, as small immutable records in one place (see docs/configuration.md).
+
+Each stage takes its own record; ``Assistant.open`` takes them all. Weights were chosen on the dev split of
+``eval/questions.jsonl`` only; the test split is held out.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+FAISS_FACTORY_ENV = "ASSISTANT_FAISS_FACTORY"  # read by the command line and the app only, as their default
+
+
+class ChunkingParams(NamedTuple):
+    """How documents are cut: chunks (retrieval units) and sentences (citation units), in characters."""
+
+    chunk_size: int = 240
+    chunk_overlap: int = 60
+    max_sentence: int = 120
+
+
+class RetrievalConfig(NamedTuple):
+    """How the dense and lexical channels are fused."""
+
+    mode: str = "fused"  # "fused" (shipped), "dense" or "lexical" (baselines for the evaluation)
+    candidates: int = 40  # chunks taken from each channel before fusion
+    w_chunk: float = 0.5  # weight of the chunk's own cosine similarity
+    w_sentence: float = 0.5  # weight of its best sentence's cosine similarity
+    w_lexical: float = 0.06  # weight of BM25 (normalised to the best chunk) times vocabulary coverage
+    history_weight: float = 2.0  # how much the previous turn pulls the query vector
+    history_answer_chars: int = 120  # how much of the previous answer joins the context
+
+
+class AnswerConfig(NamedTuple):
+    """Sentence selection; weights chosen on the dev split of eval/questions.jsonl only."""
+
+    passages: int = 8  # sentences are drawn from this many top passages
+    # these passages are then re-ordered by retrieval score + w_evidence × their best sentence's score
+    w_evidence: float = 0.5
+    max_citations: int = 2
+    second_margin: float = 0.02  # a second sentence must score within this of the first
+    w_similarity: float = 0.03  # per standard deviation of cosine similarity within the pool
+    w_overlap: float = 0.2  # IDF-weighted share of the question's words found in the sentence
+    w_context: float = 0.5  # question words found only in the previous sentence count this much
+    # answer types: a "how many / 多少" question prefers sentences that state a quantity, a "who is /
+    # 是谁" question sentences that give someone's position (three times that right before the name)
+    w_answer_type: float = 0.03
+    w_history: float = 0.05  # IDF-weighted share of the previous question's words (conversations)
+    w_novelty: float = 0.02  # share of the sentence that is not the question's own words
+    min_chars: int = 6
+    # penalty for what is not a statement: a short line that does not end a sentence (heading, photo
+    # caption, by-line, stub cut by a page break) or a question the text asks itself
+    w_heading: float = 0.1
+    heading_chars: int = 30
+
+
+class AbstentionConfig(NamedTuple):
+    """When the extractive answerer declines to answer."""
+
+    # Abstain when the best sentence matches the question no better than off-topic background
+    # sentences do (cosine margin).
+    margin: float = -0.015
+    # In a conversation the question is also judged alone, more leniently: a follow-up such as
+    # "And how much did it cost?" is vague alone, but an off-topic question stays off-topic.
+    own_margin: float = -0.045
+
+
+class StoreConfig(NamedTuple):
+    """The on-disk index. ``faiss_factory``: any FAISS factory string (``Flat``, ``HNSW32``, ``HNSW32,SQ8``,
+    ``IVF1024,SQ8``); ``None`` chooses by corpus size. Changing it rebuilds the index on the next open."""
+
+    faiss_factory: str | None = None
+
+    @classmethod
+    def from_env(cls) -> StoreConfig:
+        """The command line's default: ``$ASSISTANT_FAISS_FACTORY`` when set and not blank."""
+        return cls(faiss_factory=os.environ.get(FAISS_FACTORY_ENV, "").strip() or None)

@@ -1,0 +1,253 @@
+"""The Gradio chat UI and its two program endpoints (``/ask`` and ``/retrieve``).
+
+This is the only layer (with the CLI) that turns ``AssistantError`` into messages: every handler
+answers a failure with ``gr.Error`` (a short message, never a traceback) and the server keeps serving.
+No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoint type hints at runtime.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from assistant.api import Assistant
+from assistant.errors import AssistantError
+from assistant.text import messages
+from assistant.types import Answer, Passage
+from assistant.ui.render import (
+    render_answer,
+    render_no_sources,
+    render_passages,
+    render_question,
+    render_sources,
+    stream_prefixes,
+)
+
+log = logging.getLogger("assistant.ui")
+T = TypeVar("T")
+
+EXAMPLES = [
+    "What is Kaos's D3OS?",
+    "卡奥斯的D3OS是什么？",
+    "How much revenue did the Qingdao AI industry park make in 2023?",
+    "海信激光电视比传统电视节能多少？",
+    "How many AI companies are in the Qingdao AI industrial park?",
+    "卡奥斯大模型的训练时间缩短了多少？",
+]
+
+CSS = """
+#sources-panel { max-height: 620px; overflow-y: auto; }
+.sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
+  margin-bottom: 10px; background: var(--background-fill-secondary); }
+.sources .source-head { font-size: 0.9em; margin-bottom: 6px; color: var(--body-text-color-subdued); }
+.sources .source-label { font-weight: 700; text-decoration: none; color: var(--color-accent); margin-right: 4px; }
+.sources .source-doc { font-weight: 600; color: var(--body-text-color); }
+.sources .source-text { white-space: pre-wrap; line-height: 1.65; margin: 0; color: var(--body-text-color); }
+.sources mark.cite { background: #ffe066; color: #1a1a1a; padding: 1px 2px; border-radius: 3px;
+  box-shadow: 0 0 0 1px #e6b800; }
+.sources mark.cite.flash { animation: cite-flash 1.2s ease-out; }
+@keyframes cite-flash { 0% { background: #ff9f1a; } 100% { background: #ffe066; } }
+.sources .no-sources { color: var(--body-text-color-subdued); font-style: italic; margin: 8px 2px; }
+a.cite-ref { font-weight: 700; text-decoration: none; cursor: pointer; }
+.passages { padding-left: 1.2em; }
+.passages .passage { margin-bottom: 8px; }
+.passages .passage-head { font-size: 0.85em; color: var(--body-text-color-subdued); }
+.passages .passage-text { white-space: pre-wrap; font-size: 0.9em; }
+"""
+
+# Clicking a citation marker in the latest answer (or a label in the panel) scrolls its source into view.
+HEAD = """
+<script>
+document.addEventListener("click", function (ev) {
+  var link = ev.target && ev.target.closest ? ev.target.closest("a.cite-ref, a.source-label") : null;
+  if (!link) return;
+  ev.preventDefault();
+  ev.stopPropagation();
+  var href = link.getAttribute("href") || "";
+  var mark = document.getElementById("cite-" + href.replace(/^.*#cite-/, ""));
+  if (!mark) return;
+  mark.scrollIntoView({behavior: "smooth", block: "center"});
+  mark.classList.remove("flash");
+  void mark.offsetWidth;
+  mark.classList.add("flash");
+}, true);
+</script>
+"""
+
+
+class ChatService:
+    """Serialises calls into the shared Assistant (one index, many users) and maps errors to messages."""
+
+    def __init__(self, bot: Assistant) -> None:
+        self.bot = bot
+        self._lock = threading.Lock()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        try:
+            with self._lock:
+                return fn()
+        except AssistantError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:
+            log.exception("assistant call failed")
+            raise gr.Error(messages.INTERNAL_ERROR, print_exception=False) from None
+
+    def ask(self, question: str, history: Any, k: Any) -> Answer:
+        return self.call(lambda: self.bot.ask(question, history=history, k=k))
+
+    def retrieve(self, question: str, k: Any) -> list[Passage]:
+        return self.call(lambda: self.bot.retrieve(question, k=k))
+
+    def texts(self, answer: Answer) -> dict[str, str]:
+        return self.call(lambda: {c.doc_id: self.bot.document(c.doc_id).text for c in answer.citations})
+
+
+def _whole(k: Any) -> Any:
+    """A slider or JSON client may send 5.0 for 5; anything else goes to the assistant to reject."""
+    if isinstance(k, float) and k.is_integer():
+        return int(k)
+    return k
+
+
+def parse_history(history: object) -> list[tuple[str, str]] | object:
+    """History from a program: a JSON string or a list of [question, answer] pairs; empty means none."""
+    if history is None:
+        return []
+    if isinstance(history, str):
+        if not history.strip():
+            return []
+        try:
+            history = json.loads(history)
+        except json.JSONDecodeError as exc:
+            raise gr.Error(
+                f"history is not valid JSON ({exc.msg}); send a list of [question, answer] pairs.",
+                print_exception=False,
+            ) from None
+    if isinstance(history, list):
+        return [tuple(item) if isinstance(item, list) else item for item in history]
+    return history
+
+
+def _messages(turns: Sequence[dict[str, Any]], live: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Chat messages rebuilt from the turns; only the newest answer's markers link to the sources panel."""
+    shown = [*turns, live] if live else list(turns)
+    out: list[dict[str, str]] = []
+    for i, t in enumerate(shown):
+        latest = i == len(shown) - 1
+        out.append({"role": "user", "content": render_question(t["question"])})
+        out.append({"role": "assistant", "content": render_answer(t["shown"], t["labels"], linked=latest)})
+    return out
+
+
+class Handlers:
+    """The event handlers of the page and the two endpoints; plain methods, so tests can call them directly."""
+
+    def __init__(self, service: ChatService, stream_delay: float = 0.03) -> None:
+        self.service = service
+        self.stream_delay = stream_delay
+
+    def respond(self, message: str, turns: list[dict[str, Any]], k: float) -> Iterator[tuple[Any, ...]]:
+        """Chat turn: yields (messages, turns, sources, passages, textbox) with a growing answer, then the final one."""
+        history = [(t["question"], t["text"]) for t in turns]
+        answer = self.service.ask(message, history, _whole(k))
+        labels = [c.label for c in answer.citations]
+        shown = answer.text  # exactly as the library wrote it: abstention reason and truncation note included
+        passages = render_passages(answer.passages)
+        pending = render_no_sources(messages.WRITING)
+        turn = {"question": message, "text": answer.text, "shown": "", "labels": labels}
+        for prefix in stream_prefixes(shown):
+            turn["shown"] = prefix
+            yield _messages(turns, turn), turns, pending, passages, ""
+            time.sleep(self.stream_delay)
+        if answer.abstained:
+            sources = render_no_sources(f"{shown} {messages.NO_SOURCE}")
+        else:
+            sources = render_sources(answer.citations, self.service.texts(answer))
+        turn["shown"] = shown
+        new_turns = [*turns, turn]
+        yield _messages(new_turns), new_turns, sources, passages, ""
+
+    def clear(self) -> tuple[Any, ...]:
+        return [], [], render_no_sources(messages.SOURCES_EMPTY), render_passages([]), ""
+
+    def ask(self, question: str, history: str | list[list[str]] | None = None, k: int = 5) -> dict[str, Any]:
+        """Answer a question (with optional earlier [question, answer] pairs) with cited spans."""
+        answer = self.service.ask(question, parse_history(history), _whole(k))
+        return {
+            "text": answer.text,
+            "abstained": answer.abstained,
+            "truncated": answer.truncated,
+            "citations": [
+                {"label": c.label, "doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text}
+                for c in answer.citations
+            ],
+        }
+
+    def retrieve(self, question: str, k: int = 5) -> list[dict[str, Any]]:
+        """The k best passages for a question, best first, with their scores."""
+        passages = self.service.retrieve(question, _whole(k))
+        return [
+            {"doc_id": p.doc_id, "start": p.start, "end": p.end, "text": p.text, "score": p.score} for p in passages
+        ]
+
+
+def build(bot: Assistant, stream_delay: float = 0.03) -> gr.Blocks:
+    """The chat page plus the ``ask`` and ``retrieve`` endpoints, over one opened Assistant."""
+    h = Handlers(ChatService(bot), stream_delay)
+
+    with gr.Blocks(title="Qingdao AI+ assistant") as demo:
+        gr.Markdown(
+            "## Qingdao “AI+” article assistant\n"
+            "Ask in English or Chinese. Answers quote the article; each marker like **[1]** "
+            "links to its highlighted source on the right."
+        )
+        turns = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(
+                    label="Chat",
+                    height=480,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    buttons=[],  # copy buttons would copy the escaped markup, not the text
+                    elem_id="chat",
+                    placeholder="Ask about the Qingdao “AI+” article, e.g. What is Kaos's D3OS?",
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        show_label=False,
+                        placeholder="Type a question and press Enter",
+                        scale=5,
+                        elem_id="question",
+                        max_length=2000,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
+                    reset = gr.Button("Clear", scale=1, elem_id="clear-button")
+                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
+                with gr.Accordion("Settings", open=False):
+                    k = gr.Slider(1, 10, value=5, step=1, label="Number of passages (k)")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(render_no_sources(messages.SOURCES_EMPTY), elem_id="sources-panel")
+                with gr.Accordion("Show retrieved passages", open=False, elem_id="passages-accordion"):
+                    passages = gr.HTML(render_passages([]), elem_id="passages-panel")
+
+        outputs = [chat, turns, sources, passages, box]
+        for event in (box.submit, send.click):
+            event(h.respond, [box, turns, k], outputs, api_visibility="private", concurrency_id="chat")
+        reset.click(h.clear, None, outputs, api_visibility="private", queue=False)
+        chat.clear(h.clear, None, outputs, api_visibility="private", queue=False)  # the chat's own bin icon
+        gr.api(h.ask, api_name="ask", concurrency_id="api")
+        gr.api(h.retrieve, api_name="retrieve", concurrency_id="api")
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """Page-level settings that Gradio 6 takes in ``launch()``."""
+    fonts = ["ui-sans-serif", "system-ui", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"]
+    theme = gr.themes.Soft(font=fonts, font_mono=["ui-monospace", "monospace"])  # no web-font downloads
+    return {"css": CSS, "head": HEAD, "theme": theme}

@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: app launchers, corpus and index fixtures."""
