@@ -30,6 +30,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus", default="corpus", help="folder of .txt/.md documents (default: corpus)")
     parser.add_argument("--index", default="index", help="folder for the built index (default: index)")
     parser.add_argument("--concurrency", type=int, default=2, help="requests worked on at once; the rest queue")
+    env = os.environ.get  # optional LLM answers (docs/generation.md); the environment gives the defaults
+    parser.add_argument("--llm", default=env("ASSISTANT_LLM_URL") or None, help="OpenAI-compatible base URL")
+    parser.add_argument("--model", default=env("ASSISTANT_LLM_MODEL") or None, help="model name for --llm")
+    parser.add_argument(
+        "--api-key-env", default=env("ASSISTANT_LLM_KEY_ENV") or None, help="NAME of the variable holding the API key"
+    )
     return parser.parse_args(argv)
 
 
@@ -67,10 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
 
     from assistant import Assistant, AssistantError
-    from assistant.config import StoreConfig
+    from assistant.config import GeneratorConfig, StoreConfig
+    from assistant.ui.library import read_settings
 
+    generator = GeneratorConfig(args.llm, args.model or "", args.api_key_env) if args.llm else None
     try:
-        bot = Assistant.open(args.corpus, args.index, progress=True, store=StoreConfig.from_env())
+        settings = read_settings(args.corpus)  # the page's title and examples: a malformed file stops us here
+        bot = Assistant.open(args.corpus, args.index, progress=True, store=StoreConfig.from_env(), generator=generator)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -80,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from assistant.ui.chat import build, launch_options
 
-    demo = build(bot)
+    demo = build(bot, settings=settings)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
     try:
         demo.launch(

@@ -7,13 +7,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.answer.base import Answerer, Evidence
+from assistant.answer.confidence import check_min_confidence, judge
 from assistant.answer.extractive import ExtractiveAnswerer
-from assistant.config import AbstentionConfig, AnswerConfig, ChunkingParams, RetrievalConfig, StoreConfig
+from assistant.config import (
+    AbstentionConfig,
+    AnswerConfig,
+    ChunkingParams,
+    GeneratorConfig,
+    RetrievalConfig,
+    StoreConfig,
+)
 from assistant.embed import Embedder, resolve_embedder
 from assistant.errors import AssistantError, InputError
 from assistant.index.builder import open_or_build
+from assistant.index.remote import attach as attach_remote
+from assistant.index.remote import follow as follow_remote
 from assistant.index.store import IndexData
 from assistant.ingest.corpus import Corpus, Skipped, check_doc_id, load_corpus
+from assistant.library import DocumentInfo, check_writable, copy_in, delete, describe, file_of
 from assistant.retrieve.evidence import Candidate, rerank_by_evidence
 from assistant.retrieve.rerank import Reranker, resolve_reranker
 from assistant.retrieve.retriever import Query, Retriever, Scored
@@ -38,6 +49,7 @@ class Assistant:
         abstention: AbstentionConfig = AbstentionConfig(),
         rebuilt: bool = False,
         reranker: Reranker | None = None,
+        generator: GeneratorConfig | None = None,
     ) -> None:
         self.corpus = corpus
         self.index = data
@@ -45,9 +57,17 @@ class Assistant:
         self.answer_config = answer
         self.abstention_config = abstention
         self.rebuilt = rebuilt
-        self.retriever = Retriever(data, corpus.documents, embedder, retrieval)
+        # citations are served from the texts stored with the index, which every offset refers to
+        self._stored = {d.doc_id: d for d in data.documents} or {d.doc_id: d for d in corpus.documents}
+        self.retriever = Retriever(data, list(self._stored.values()), embedder, retrieval)
         self.reranker = reranker
-        self.answerer: Answerer = ExtractiveAnswerer(self.retriever, answer, abstention)
+        extractive = ExtractiveAnswerer(self.retriever, answer, abstention)
+        self.answerer: Answerer = extractive
+        self.generator = generator
+        if generator is not None:  # optional LLM (docs/generation.md); openai is imported on its first call
+            from assistant.answer.llm import LLMAnswerer
+
+            self.answerer = LLMAnswerer(self.retriever, generator, extractive)
 
     @classmethod
     def open(
@@ -64,11 +84,13 @@ class Assistant:
         store: StoreConfig = StoreConfig(),
         progress: bool = True,
         reranker: Reranker | str | None = None,
+        generator: GeneratorConfig | None = None,
     ) -> Assistant:
         """Load the corpus, then open the index, building it when missing or out of date."""
         corpus = load_corpus(corpus_dir)
         model = resolve_embedder(embedder)
         data, rebuilt = open_or_build(corpus, model, chunking, Path(index_dir), rebuild, progress, store)
+        data = attach_remote(data, store)  # store.uri: chunk rows served from Milvus, synced first (docs/milvus.md)
         return cls(
             corpus,
             data,
@@ -78,6 +100,7 @@ class Assistant:
             abstention=abstention,
             rebuilt=rebuilt,
             reranker=resolve_reranker(reranker),
+            generator=generator,
         )
 
     def variant(
@@ -107,7 +130,56 @@ class Assistant:
         return [d.doc_id for d in self.corpus.documents]
 
     def document(self, doc_id: str) -> Document:
-        return self.corpus.get(check_doc_id(doc_id))
+        """The document as indexed: its stored text (all offsets refer to it) and metadata (title, url, date, pages)."""
+        doc = self._stored.get(check_doc_id(doc_id))
+        return doc if doc is not None else self.corpus.get(doc_id)  # unknown: the corpus's error lists known ids
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every indexed document: id, characters, chunks, when it was indexed, title."""
+        return describe(self.index)
+
+    def add(self, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """Copy files into the corpus folder and index them (only they are embedded); returns their doc ids.
+
+        Unsupported, oversized or unreadable files and name clashes are refused before anything is copied.
+        """
+        check_writable()
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        names = set(copy_in(self.corpus.folder, paths))
+        self._reindex()
+        return [d for d in self.documents() if file_of(d) in names]
+
+    def remove(self, doc_ids: Sequence[str]) -> list[str]:
+        """Delete these documents' files from the corpus folder and re-index (nothing is embedded)."""
+        check_writable()
+        if isinstance(doc_ids, str):
+            doc_ids = [doc_ids]
+        removed = delete(self.corpus.folder, doc_ids, self.documents())
+        self._reindex()
+        return removed
+
+    def _reindex(self) -> None:
+        """Reload the corpus folder and bring the index up to date with the settings it was built with."""
+        manifest = self.index.manifest
+        chunking = ChunkingParams(**manifest["chunking"])
+        store = StoreConfig(faiss_factory=manifest.get("faiss_override"))
+        corpus = load_corpus(self.corpus.folder)
+        data, rebuilt = open_or_build(corpus, self.embedder, chunking, self.index.folder.parent, False, False, store)
+        data = follow_remote(self.index, data)
+        extra = {"generator": self.generator} if getattr(self, "generator", None) is not None else {}
+        fresh = type(self)(
+            corpus,
+            data,
+            self.embedder,
+            retrieval=self.retriever.config,
+            answer=self.answer_config,
+            abstention=self.abstention_config,
+            rebuilt=rebuilt,
+            reranker=self.reranker,
+            **extra,
+        )
+        self.__dict__.update(fresh.__dict__)
 
     def chunk_spans(self) -> list[Span]:
         """Every indexed chunk as a span, in index order (the evaluation's relevance judgements use them)."""
@@ -127,9 +199,18 @@ class Assistant:
         history: Sequence[tuple[str, str]] | None = None,
         k: int = 5,
         doc_ids: Sequence[str] | None = None,
+        min_confidence: float | None = None,
     ) -> Answer:
-        """A short answer built from cited sentences, or an abstention when nothing supports one."""
-        return self.answerer.answer(self.evidence(question, history, k, doc_ids))
+        """A short answer built from cited sentences, or an abstention when nothing supports one.
+
+        ``Answer.confidence`` is the answerability model's probability that the documents answer it;
+        below ``min_confidence`` (default: none, or the model's threshold with ``AbstentionConfig.learned``)
+        the answer abstains, showing the closest sentences (docs/abstention.md).
+        """
+        threshold = check_min_confidence(min_confidence)
+        evidence = self.evidence(question, history, k, doc_ids)
+        answer = self.answerer.answer(evidence)
+        return judge(self.retriever, evidence, answer, self.answer_config, self.abstention_config, threshold)
 
     def evidence(
         self,

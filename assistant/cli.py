@@ -1,4 +1,4 @@
-"""Command line: index, retrieve, ask, eval, bench. Only this layer turns errors into messages."""
+"""Command line: index, retrieve, ask, add, remove, list, eval, bench. Only this layer turns errors into messages."""
 
 from __future__ import annotations
 
@@ -6,12 +6,17 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from assistant.answer.options import add_llm_arguments, generator_config
 from assistant.config import StoreConfig
+
+if TYPE_CHECKING:
+    from assistant.api import Assistant
 from assistant.errors import AssistantError
 
 
-def _open(args: argparse.Namespace, rebuild: bool = False):  # noqa: ANN202
+def _open(args: argparse.Namespace, rebuild: bool = False) -> Assistant:
     from assistant.api import Assistant
 
     bot = Assistant.open(
@@ -21,7 +26,8 @@ def _open(args: argparse.Namespace, rebuild: bool = False):  # noqa: ANN202
         rebuild=rebuild,
         progress=not args.quiet,
         reranker=args.reranker,
-        store=StoreConfig.from_env(),
+        store=StoreConfig.from_env()._replace(uri=args.store or None),
+        generator=generator_config(args),
     )
     for skipped in bot.skipped:
         print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
@@ -63,7 +69,9 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     _check_first(args)
     bot = _open(args)
-    answer = bot.ask(args.question, k=args.k)
+    answer = bot.ask(args.question, k=args.k, min_confidence=args.min_confidence)
+    if answer.fallback:  # a language model was asked but its answer is not used
+        print(f"note: quoted answer shown; the language model's was not used ({answer.fallback})", file=sys.stderr)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -73,15 +81,71 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from assistant.integrations.mcp import serve  # needs the 'mcp' extra
+
+    return serve(lambda: _open(args), transport=args.transport, port=args.port)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from assistant.library import check_writable
+
+    check_writable()  # before the index is opened
+    bot = _open(args)
+    for doc_id in bot.add(args.paths):
+        print(f"added {doc_id}")
+    _print_embedded(bot)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from assistant.library import check_writable
+
+    check_writable()
+    bot = _open(args)
+    for name in bot.remove(args.doc_ids):
+        print(f"removed {name}")
+    _print_embedded(bot)
+    return 0
+
+
+def _print_embedded(bot: Assistant) -> None:
+    done = bot.index.manifest.get("embedded", {})
+    print(
+        f"index: {len(bot.documents())} documents; embedded {done.get('chunks', 0)} chunks and "
+        f"{done.get('sentences', 0)} sentences of {done.get('documents', 0)} new or changed documents"
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    bot = _open(args)
+    docs = bot.list_documents()
+    if args.json:
+        print(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=2))
+        return 0
+    for d in docs:
+        title = f"  {d.title}" if d.title else ""
+        print(f"{d.doc_id}\t{d.chars} chars\t{d.chunks} chunks\tindexed {d.indexed}{title}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistant", description=__doc__)
-    parser.add_argument("--corpus", default="corpus", help="folder of .txt/.md documents (default: corpus)")
+    parser.add_argument(
+        "--corpus", default="corpus", help="folder of documents (.txt .md .html .pdf .docx .jsonl; default: corpus)"
+    )
     parser.add_argument("--index", default="index", help="folder for the built index (default: index)")
     parser.add_argument(
         "--embedder", default=None, help="sentence-transformers model name or path (default: bundled e5-small)"
     )
     parser.add_argument(
         "--reranker", default=None, help="optional cross-encoder name or path to rerank passages (default: none)"
+    )
+    parser.add_argument(
+        "--store",
+        default=StoreConfig.from_env().uri,
+        help="serve chunk vectors and BM25 from Milvus: milvus://PATH (embedded Lite) or http(s)://HOST:PORT "
+        "(token from $ASSISTANT_MILVUS_TOKEN); default $ASSISTANT_STORE, else the local FAISS index",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("question")
         p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "ask":
+            add_llm_arguments(p)
+            p.add_argument(
+                "--min-confidence",
+                type=float,
+                default=None,
+                help="abstain when the answerability model's confidence is below this (0-1; docs/abstention.md)",
+            )
         p.set_defaults(func=func)
 
     for name, module, helptext in (
@@ -107,6 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.set_defaults(module=module)
         _add_module_arguments(module, p)
+
+    p = sub.add_parser("add", help="copy documents into the corpus folder and index them (only they are embedded)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_add)
+    p = sub.add_parser("remove", help="delete documents (by id or file name) from the corpus folder and re-index")
+    p.add_argument("doc_ids", nargs="+", metavar="DOC")
+    p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("list", help="the indexed documents: id, characters, chunks, when indexed, title")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("mcp", help="serve the retrieve/ask tools and the documents to MCP clients")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default stdio")
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 for --transport http (default 8765)")
+    p.set_defaults(func=cmd_mcp)
     return parser
 
 

@@ -10,6 +10,7 @@ import os
 from typing import NamedTuple
 
 FAISS_FACTORY_ENV = "ASSISTANT_FAISS_FACTORY"  # read by the command line and the app only, as their default
+STORE_ENV = "ASSISTANT_STORE"  # the default of --store (a Milvus URI; docs/milvus.md)
 
 
 class ChunkingParams(NamedTuple):
@@ -64,6 +65,9 @@ class AbstentionConfig(NamedTuple):
     # In a conversation the question is also judged alone, more leniently: a follow-up such as
     # "And how much did it cost?" is vague alone, but an off-topic question stays off-topic.
     own_margin: float = -0.045
+    # Also abstain when the answerability model's confidence is below its per-language threshold
+    # (assistant/answer/answerability.json, docs/abstention.md). Off: it lowered Qingdao metrics.
+    learned: bool = False
 
 
 class StoreConfig(NamedTuple):
@@ -71,8 +75,38 @@ class StoreConfig(NamedTuple):
     ``IVF1024,SQ8``); ``None`` chooses by corpus size. Changing it rebuilds the index on the next open."""
 
     faiss_factory: str | None = None
+    # where chunk vectors and BM25 weights are served from: None = the local FAISS + bm25s files;
+    # ``milvus://PATH`` (embedded Milvus Lite) or ``http(s)://HOST:PORT`` (server); see docs/milvus.md
+    uri: str | None = None
 
     @classmethod
     def from_env(cls) -> StoreConfig:
-        """The command line's default: ``$ASSISTANT_FAISS_FACTORY`` when set and not blank."""
-        return cls(faiss_factory=os.environ.get(FAISS_FACTORY_ENV, "").strip() or None)
+        """The command line's default: ``$ASSISTANT_FAISS_FACTORY`` and ``$ASSISTANT_STORE`` when set and not blank."""
+        return cls(
+            faiss_factory=os.environ.get(FAISS_FACTORY_ENV, "").strip() or None,
+            uri=os.environ.get(STORE_ENV, "").strip() or None,
+        )
+
+
+LLM_URL_ENV = "ASSISTANT_LLM_URL"  # read by the app only, as the defaults of --llm, --model, --api-key-env
+LLM_MODEL_ENV = "ASSISTANT_LLM_MODEL"
+LLM_KEY_ENV_ENV = "ASSISTANT_LLM_KEY_ENV"
+
+
+class GeneratorConfig(NamedTuple):
+    """An optional LLM behind an OpenAI-compatible endpoint that writes the answer (see docs/generation.md).
+
+    ``api_key_env`` is the *name* of the environment variable holding the key; the key itself is never stored.
+    """
+
+    base_url: str  # e.g. http://127.0.0.1:11434/v1 (Ollama)
+    model: str
+    api_key_env: str | None = None  # None: a local server that needs no key
+    timeout: float = 30.0  # seconds per request (connect, each read, and the whole streamed answer)
+    max_retries: int = 2  # extra attempts after 429 / 5xx / refused connection; bounded to 0..5
+    backoff: float = 0.5  # first retry waits this long, doubling each time
+    retry_after_cap: float = 10.0  # a server's Retry-After is honoured up to this many seconds
+    temperature: float = 0.0
+    max_tokens: int = 400
+    evidence_sentences: int = 6  # best pool sentences given to the model, each with its neighbouring sentences
+    neighbours: int = 1  # sentences before and after each one

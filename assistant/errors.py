@@ -17,3 +17,15 @@ class CorpusError(AssistantError):
 
 class IndexStoreError(AssistantError):
     """The index folder cannot be read, written or trusted."""
+
+
+class GeneratorError(AssistantError):
+    """The language-model endpoint failed or answered with something unusable; ``reason`` says what.
+
+    Reasons: ``connection``, ``timeout``, ``http_<status>``, ``rate_limited``, ``malformed``, ``truncated``,
+    ``not_installed``, ``config``. The answerer catches it and falls back; only misconfiguration reaches callers.
+    """
+
+    def __init__(self, message: str, reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Document:
-    """A document exactly as loaded; every offset in the system refers to ``text``."""
+    """A document exactly as loaded; every offset in the system refers to ``text``.
+
+    ``title``, ``url`` and ``date`` are what the file said about itself (HTML metadata, a news dump's
+    fields), "" when unknown; ``pages`` holds the start offset of each page (PDF), empty otherwise.
+    """
 
     doc_id: str
     text: str
+    title: str = ""
+    url: str = ""
+    date: str = ""
+    pages: tuple[int, ...] = ()
+
+    def page_of(self, offset: int) -> int | None:
+        """The 1-based page that the character at ``offset`` is on, or None for a document without pages."""
+        if not self.pages:
+            return None
+        return max(bisect_right(self.pages, offset), 1)
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,12 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     truncated: bool = False
+    answerer: str = "extractive"  # who wrote ``text``: "extractive" or "llm"
+    model: str | None = None  # the language model asked, when one is configured (also when it failed)
+    fallback: str | None = None  # why the language model's answer was not used (e.g. "timeout"), else None
+    flags: tuple[str, ...] = ()  # verification notes, e.g. "invalid_marker:7", "renumbered", "model_declined"
+    unsupported: tuple[str, ...] = ()  # generated sentences that carry no valid citation marker
+    confidence: float | None = None  # answerability model: probability that the documents answer it (0..1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +85,12 @@ class Answer:
             "text": self.text,
             "abstained": self.abstained,
             "truncated": self.truncated,
+            "answerer": self.answerer,
+            "model": self.model,
+            "fallback": self.fallback,
+            "flags": list(self.flags),
+            "unsupported": list(self.unsupported),
+            "confidence": self.confidence,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
         }

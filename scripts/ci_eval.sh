@@ -4,15 +4,24 @@
 # the shipped pipeline misses its bound in eval/thresholds.json.
 #
 #   EVAL_INDEX=/tmp/idx bash scripts/ci_eval.sh   # index folder (default: index/, git-ignored; built if missing)
-#   EVAL_OUT=/tmp/reports bash scripts/ci_eval.sh # report folder (default: eval/reports)
+#   EVAL_OUT=eval/reports bash scripts/ci_eval.sh # report folder (default: eval/reports/artifacts, git-ignored;
+#                                                 # eval/reports itself is updated only by a deliberate run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 INDEX="${EVAL_INDEX:-index}"
-OUT="${EVAL_OUT:-eval/reports}"
+OUT="${EVAL_OUT:-eval/reports/artifacts}"
 start=$(date +%s)
 status=0
 "$PY" -m assistant -q --index "$INDEX" eval --out "$OUT" --check eval/thresholds.json || status=$?
+# External text (docs/evaluation-external.md): a fixed 150-question subset of XQuAD dev (asked in zh and en)
+# and of the CMRC 2018 trial set, data from $ASSISTANT_DATA_DIR (default ../shared/data), corpus and index
+# cached in $INDEX/external/<set>/; exit 3 when the pipeline misses a bound in eval/thresholds-external.json
+# or the LangChain-style peer is not behind it on top-1/top-5.
+for set in xquad-dev cmrc-trial; do
+  "$PY" -m assistant -q --index "$INDEX" eval --set "$set" --limit 150 --out "$OUT" \
+    --check eval/thresholds-external.json || status=$?
+done
 echo "ci_eval: exit ${status} after $(( $(date +%s) - start )) s; reports in ${OUT}/" >&2
 exit "$status"

@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
+TEST_EXTRAS = "st,ui,eval,test,langchain,llamaindex,mcp,llm,html,pdf,docx"  # every optional backend is tested in CI
 TORCH = "torch==2.13.0"  # the CPU build; an unpinned torch pulls a multi-GB CUDA build
 
 
@@ -61,10 +62,11 @@ def run() -> None:
 
 
 def test() -> None:
-    ensure_venv("st,ui,eval,test", torch=True)
+    ensure_venv(TEST_EXTRAS, torch=True)
     ensure_chromium()
     steps = [
         [str(PY), "-m", "ruff", "check", "."],
+        [str(PY), "-m", "mypy"],  # strict on the package; settings in pyproject.toml
         [str(PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", *sys.argv[2:]],
     ]
     for extra in ("ci_eval.sh",):

@@ -40,3 +40,13 @@ def real_bot(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     folder.mkdir()
     shutil.copy(ARTICLE, folder / ARTICLE.name)
     return Assistant.open(folder, base / "index", progress=False)
+
+
+TIERS = {"unit": "unit", "model": "model", "e2e": "e2e"}  # folder -> marker: `pytest -m unit` runs the first tier
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = TIERS.get(item.path.parent.name)
+        if tier is not None:
+            item.add_marker(getattr(pytest.mark, tier))

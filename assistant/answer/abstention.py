@@ -32,8 +32,11 @@ _ENGLISH = (
 
 
 class Scores(Protocol):
-    row: int
-    similarity: float
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def similarity(self) -> float: ...
 
 
 def asked_for(question: str) -> str | None:

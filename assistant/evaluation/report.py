@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from assistant.errors import AssistantError
+from assistant.evaluation import faithfulness
 
 Record = dict[str, Any]
 RANKING = ("recall@1", "recall@3", "recall@5", "mrr@10", "ndcg@10")
@@ -142,6 +143,8 @@ def build_report(bot: Any, data: Any, raw: dict[str, tuple[list[Record], list[Re
         "languages": langs,
         "elapsed_s": round(elapsed, 1),
         "results": results,
+        "faithfulness": faithfulness.summarise(raw["pipeline"][0]) if "pipeline" in raw else None,
+        "generator_model": getattr(getattr(bot, "generator", None), "model", None),
         "questions": {name: qs for name, (qs, _) in raw.items()},
         "turns": {name: ts for name, (_, ts) in raw.items()},
     }
@@ -197,6 +200,7 @@ def markdown(report: Record) -> str:
     for lang in report["languages"]:
         m = report["results"]["pipeline"]["all"][lang]
         lines.append(f"| {lang} | " + " | ".join(_fmt(m[k], 1) for k in keys) + " |")
+    lines += faithfulness.markdown_lines(report)
     return "\n".join(lines) + "\n"
 
 
@@ -254,7 +258,7 @@ class Thresholds(NamedTuple):
     maximum: dict[str, float]
 
     @property
-    def count(self) -> int:
+    def count(self) -> int:  # type: ignore[override]  # a NamedTuple field-like property, not tuple.count
         return len(self.minimum) + len(self.maximum)
 
 

@@ -17,8 +17,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from assistant.answer.options import add_llm_arguments, generator_config
 from assistant.embed import Embedder
 from assistant.errors import AssistantError
+from assistant.evaluation import faithfulness
 from assistant.types import Document, Span
 
 SPLITS = ("dev", "test")
@@ -239,7 +241,7 @@ def _answer_fields(ans: Any, q: EvalQuestion) -> Record:
         "abstained": bool(ans.abstained),
         "first_citation_ok": ok if q.answerable else None,
         "citation_chars": [c.end - c.start for c in ans.citations],
-    }
+    } | faithfulness.fields(ans, q.lang, q.answerable, lambda d, s, e: relevant(d, s, e, q.gold))
 
 
 def run_system(bot: Any, data: EvalSet, chunks: Sequence[Span], timed: bool) -> tuple[list[Record], list[Record]]:
@@ -263,7 +265,7 @@ def run_system(bot: Any, data: EvalSet, chunks: Sequence[Span], timed: bool) -> 
             rec["first_relevant_rank"] = next((i for i, k in enumerate(runs[q.qid], 1) if k in qrels[q.qid]), None)
     scores = ranking_scores(qrels, runs)
     for rec in records:
-        rec.update(scores.get(rec["id"], {}))
+        rec.update(scores.get(str(rec["id"]), {}))
     turns = []
     for conv in data.conversations:
         history: list[tuple[str, str]] = []
@@ -303,9 +305,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", default="eval/reports", help="report folder (default: eval/reports)")
     parser.add_argument("--check", metavar="THRESHOLDS", help="exit 3 if a metric misses its threshold in this file")
+    parser.add_argument("--answerer", choices=("extractive", "llm"), default="extractive", help="llm needs --llm")
+    add_llm_arguments(parser)
+    parser.add_argument("--limit", type=int, help="external sets: only N questions, chosen deterministically")
+    parser.add_argument("--articles", type=int, help="external sets: only N articles (a smaller corpus, for CI)")
+    parser.add_argument("--data-dir", help="external sets: data folder (default: $ASSISTANT_DATA_DIR, ../shared/data)")
+
+
+def _generator(args: argparse.Namespace) -> Any:
+    """The language model for ``--answerer llm`` (docs/generation.md); None for the extractive default."""
+    if args.answerer != "llm":
+        return None
+    config = generator_config(args)
+    if config is None:
+        raise AssistantError("--answerer llm needs --llm URL and --model NAME")
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.evaluation.external import SETS
+
+    if args.eval_set in SETS:  # xquad-dev, cmrc-trial: see assistant.evaluation.external
+        from assistant.evaluation.external_run import run as run_external
+
+        return run_external(args)
     from assistant.api import Assistant
     from assistant.config import StoreConfig
     from assistant.evaluation.report import check_thresholds, load_thresholds, markdown, write_reports
@@ -317,7 +340,8 @@ def run(args: argparse.Namespace) -> int:
         args.embedder,
         progress=not args.quiet,
         reranker=args.reranker,
-        store=StoreConfig.from_env(),
+        store=StoreConfig.from_env()._replace(uri=getattr(args, "store", None) or StoreConfig.from_env().uri),
+        generator=_generator(args),
     )
     data = load_set(args.eval_set, bot.corpus.documents, args.split)
     report = evaluate(bot, data, args.baselines, progress=not args.quiet)

@@ -25,12 +25,17 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        return cls.from_tokens([tokenize(t) for t in texts])
+
+    @classmethod
+    def from_tokens(cls, token_lists: Sequence[Sequence[str]]) -> LexicalIndex:
+        """BM25 over already tokenised texts (an incremental build reuses unchanged chunks' tokens)."""
         import bm25s
 
-        corpus_tokens = [tokenize(t) or ["\u2205"] for t in texts]
+        corpus_tokens = [list(tokens) or ["\u2205"] for tokens in token_lists]
         model = bm25s.BM25(k1=1.2, b=0.75)
         model.index(corpus_tokens, show_progress=False)
-        return cls(model, len(texts))
+        return cls(model, len(corpus_tokens))
 
     def vocabulary(self) -> set[str]:
         return set(self._bm25.vocab_dict)  # type: ignore[attr-defined]

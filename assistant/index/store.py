@@ -1,6 +1,7 @@
 """Reading a version folder: what the manifest must say, and every check before retrieval may trust it.
 
-Files of a version folder: ``manifest.json``, ``chunks.faiss``, ``chunks.npy``, ``sentences.npy``,
+Files of a version folder: ``manifest.json``, ``documents.jsonl`` (every document's text, which all offsets
+refer to), ``chunks.faiss``, ``chunks.npy``, ``chunk_ids.npy``, ``chunk_terms.json``, ``sentences.npy``,
 ``sentence_vectors.npy``, ``background.npy``, ``sentence_terms.json``, ``bilingual.json``, ``lexical/``.
 Nothing is pickled: FAISS's own format, NumPy arrays loaded with ``allow_pickle=False``, JSON.
 """
@@ -11,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,8 +23,12 @@ from assistant.index.layout import sha256_file
 from assistant.index.lexical import LexicalIndex
 from assistant.index.vectors.faiss import FaissStore
 from assistant.ingest.corpus import Corpus
+from assistant.types import Document
 
-FORMAT_VERSION = 4
+if TYPE_CHECKING:
+    from assistant.index.vectors.milvus import MilvusStore
+
+FORMAT_VERSION = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +46,9 @@ class IndexData:
     bilingual: dict[str, list[str]]  # English stem -> Chinese corpus terms
     background: np.ndarray  # (b, dim) float32: off-topic reference sentences, for abstention
     sentence_terms: list[str]  # per sentence, its BM25 tokens joined by spaces (full jieba dictionary)
+    documents: tuple[Document, ...] = ()  # the stored texts, in doc_ids order: what citations are served from
+    chunk_ids: np.ndarray | None = None  # (n,) int64 stable chunk ids (doc id, content hash, start, end)
+    remote: MilvusStore | None = None  # chunk rows served from Milvus instead (assistant.index.remote)
 
 
 def versions() -> dict[str, str]:
@@ -98,6 +106,8 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
         background = np.load(folder / "background.npy", allow_pickle=False)
         sentence_terms = json.loads((folder / "sentence_terms.json").read_text(encoding="utf-8"))
         doc_ids = [d["doc_id"] for d in manifest["documents"]]
+        chunk_ids = np.load(folder / "chunk_ids.npy", allow_pickle=False)
+        documents = read_documents(folder / "documents.jsonl")
     except Exception as exc:  # damaged bytes make FAISS, NumPy and bm25s raise many kinds of error
         raise IndexStoreError(f"index files in {folder} cannot be read ({type(exc).__name__}: {exc})") from exc
     counts = manifest["counts"] if isinstance(manifest.get("counts"), dict) else {}
@@ -113,6 +123,9 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
     _check_rows(manifest, expected, chunks, sentences, background)
     if not isinstance(sentence_terms, list) or len(sentence_terms) != len(sentences):
         raise IndexStoreError("sentence_terms.json does not match sentences.npy")
+    if chunk_ids.shape != (len(chunks),) or chunk_ids.dtype != np.int64:
+        raise IndexStoreError("chunk_ids.npy does not match chunks.npy")
+    _check_documents(manifest["documents"], documents)
     return IndexData(
         manifest=manifest,
         doc_ids=doc_ids,
@@ -125,7 +138,52 @@ def load(folder: Path, expected: dict[str, Any]) -> IndexData:
         bilingual=bilingual,
         background=background,
         sentence_terms=sentence_terms,
+        documents=documents,
+        chunk_ids=chunk_ids,
     )
+
+
+def read_documents(path: Path) -> tuple[Document, ...]:
+    """The stored documents of a version folder (``documents.jsonl``, one JSON object a line)."""
+    docs = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            docs.append(
+                Document(
+                    doc_id=str(r["doc_id"]),
+                    text=str(r["text"]),
+                    title=str(r.get("title", "")),
+                    url=str(r.get("url", "")),
+                    date=str(r.get("date", "")),
+                    pages=tuple(int(p) for p in r.get("pages", ())),
+                )
+            )
+    return tuple(docs)
+
+
+def document_line(doc: Document) -> str:
+    """One line of ``documents.jsonl``."""
+    record: dict[str, Any] = {"doc_id": doc.doc_id, "text": doc.text}
+    for key in ("title", "url", "date"):
+        if getattr(doc, key):
+            record[key] = getattr(doc, key)
+    if doc.pages:
+        record["pages"] = list(doc.pages)
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _check_documents(listed: list[dict[str, Any]], documents: tuple[Document, ...]) -> None:
+    """The stored texts must be exactly the documents the manifest lists (ids, lengths and hashes)."""
+    if len(listed) != len(documents):
+        raise IndexStoreError("documents.jsonl does not match the manifest's document list")
+    for entry, doc in zip(listed, documents, strict=True):
+        if (
+            entry.get("doc_id") != doc.doc_id
+            or entry.get("chars") != len(doc.text)
+            or entry.get("sha256") != hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+        ):
+            raise IndexStoreError(f"the stored text of {doc.doc_id!r} does not match the manifest")
 
 
 def _check_rows(

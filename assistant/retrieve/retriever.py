@@ -150,7 +150,11 @@ class Retriever:
                 i += 1
         return out
 
-    def _lexical(self, query: Query) -> np.ndarray:
+    def _lexical(self, query: Query, include: Sequence[int] = ()) -> np.ndarray:
+        if self.data.remote is not None:  # Milvus: the same sums from its sparse BM25 field (``include``: exact too)
+            parts = [(query.terms.tokens, query.terms.coverage), (query.context.tokens, 0.5 * query.context.coverage)]
+            size, k = len(self.data.chunks), 2 * self.config.candidates  # 2x: ties at the cut-off stay in
+            return self.data.remote.lexical(parts, size, k, self._filter_docs(query), include)
         lex = self._weighted_bm25(query.terms)
         if query.context.tokens:
             lex = lex + 0.5 * self._weighted_bm25(query.context)
@@ -182,11 +186,15 @@ class Retriever:
         if cfg.mode == "dense":
             lexical = np.zeros(self.data.lexical.size, dtype=np.float32)
         else:
-            lexical = self._lexical(query)
+            lexical = self._lexical(query, [int(i) for i in dense_ids[0] if i >= 0])
         candidates = {int(i) for i in dense_ids[0] if i >= 0}
         if lexical.any():
             candidates.update(int(i) for i in _top(lexical, cfg.candidates))
         dense_map = {int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0], strict=True) if i >= 0}
+        missing = sorted(candidates - dense_map.keys())
+        if self.data.remote is not None and missing:  # Milvus: one round trip, not one per chunk
+            scores, ids = self.data.remote.search(query.vector, len(missing), ids=missing)
+            dense_map.update({int(i): float(v) for v, i in zip(scores[0], ids[0], strict=True) if i >= 0})
         out: list[Scored] = []
         for chunk in candidates:
             rows, sims = self._sentence_sims(chunk, query.vector)
@@ -202,12 +210,20 @@ class Retriever:
     def _dense(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
         """FAISS candidates; with a document filter, searched wider and filtered (ids outside become -1)."""
         k = self.config.candidates
+        if self.data.remote is not None:  # Milvus filters by document itself
+            return self.data.remote.search(query.vector, k, self._filter_docs(query))
         if query.chunk_mask is None:
             return self.data.chunk_index.search(query.vector, k)
         wide = self.data.chunk_index.count() if len(query.chunk_mask) <= FILTER_EXACT_UP_TO else 20 * k
         scores, ids = self.data.chunk_index.search(query.vector, wide)
         keep = (ids[0] >= 0) & query.chunk_mask[np.maximum(ids[0], 0)]
         return scores[:, keep][:, :k], ids[:, keep][:, :k]
+
+    def _filter_docs(self, query: Query) -> list[str] | None:
+        """The document ids that ``query.chunk_mask`` allows (None: no filter)."""
+        if query.chunk_mask is None:
+            return None
+        return [self.data.doc_ids[int(d)] for d in np.unique(self.data.chunks[query.chunk_mask, 0])]
 
     def _lexical_only(self, query: Query, lexical: np.ndarray) -> list[Scored]:
         """Baseline: BM25 order alone; sentences are still scored so that answers can be composed."""
@@ -259,7 +275,9 @@ class Retriever:
     def passage(self, scored: Scored) -> Passage:
         doc, start, end = (int(x) for x in self.data.chunks[scored.chunk])
         doc_id = self.data.doc_ids[doc]
-        return Passage(doc_id, start, end, self.texts[doc_id][start:end], round(scored.score, 6), scored.chunk)
+        ids = self.data.chunk_ids
+        chunk_id = int(ids[scored.chunk]) if ids is not None and len(ids) == len(self.data.chunks) else scored.chunk
+        return Passage(doc_id, start, end, self.texts[doc_id][start:end], round(scored.score, 6), chunk_id)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

@@ -7,11 +7,14 @@ saved as JSON beside the index: a question word can only bring in Chinese terms 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
+import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from assistant.text.lang import is_cjk_char
 from assistant.text.tokenize import STOP_EN
@@ -116,36 +119,13 @@ def build_dictionary(vocabulary: Iterable[str]) -> dict[str, list[str]]:
     path = _dictionary_path()
     if path is None or not vocab:
         return {}
+    table = cedict_table(path)
     mapping: dict[str, dict[str, int]] = {}  # English stem -> {corpus term: words in its shortest gloss}
-    readings: dict[str, set[str]] = {}  # one character -> its toneless syllables
-    spelled: dict[str, set[str]] = {}  # corpus term -> pinyin of its own dictionary entries
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("#"):
-                continue
-            head, _, glosses = line.partition("/")
-            parts = head.split(" ", 2)
-            if len(parts) < 3:
-                continue
-            syllables = _syllables(parts[2])
-            if len(parts[1]) == 1 and len(syllables) == 1:
-                readings.setdefault(parts[1], set()).update(syllables)
-            if parts[1] not in vocab:
-                continue
-            if len(parts[1]) >= 2 and len(syllables) == len(parts[1]):
-                spelled.setdefault(parts[1], set()).add("".join(syllables))
-            for raw in glosses.split("/"):
-                gloss = _PAREN.sub(" ", raw.lower())
-                if not gloss.strip() or any(n in gloss for n in _NOISE):
-                    continue
-                first = raw.strip().split(" ")[0].strip(",;")
-                if first[:1].isupper() and first.isalpha():  # a proper name: "Laoshan district of ..."
-                    _keep(mapping, stem(first), parts[1], 1)
-                words = [w for w in _WORD.findall(gloss) if w not in STOP_EN and len(w) > 1]
-                if not words or len(words) > MAX_DEFINITION_WORDS:
-                    continue
-                for w in words:
-                    _keep(mapping, stem(w), parts[1], len(words))
+    for term in vocab:
+        for word, gloss_words in table.glosses.get(term, ()):
+            _keep(mapping, word, term, gloss_words)
+    spelled = {t: set(table.spelled[t]) for t in vocab if t in table.spelled}
+    readings = {ch: set(options) for ch, options in table.readings.items()}
     # the most direct translations first ("chip" glossed by one word before a four-word gloss), then
     # the longer term, then the term itself, so that the same corpus always gives the same dictionary
     out = {w: sorted(terms, key=lambda t: (terms[t], -len(t), t))[:MAX_TERMS_PER_WORD] for w, terms in mapping.items()}
@@ -155,6 +135,80 @@ def build_dictionary(vocabulary: Iterable[str]) -> dict[str, list[str]]:
             spellings.setdefault(PINYIN + key, set()).add(term)
     out.update({k: sorted(v) for k, v in spellings.items()})
     return out
+
+
+class CedictTable(NamedTuple):
+    """CC-CEDICT read once: per Chinese term its (English stem, words in the gloss) pairs and pinyin."""
+
+    glosses: dict[str, list[tuple[str, int]]]
+    readings: dict[str, list[str]]  # one character -> its toneless syllables
+    spelled: dict[str, list[str]]  # term of 2+ characters -> toneless pinyin of its own entries
+
+
+@lru_cache(maxsize=2)
+def cedict_table(path: Path) -> CedictTable:
+    """The parsed dictionary, from a JSON cache beside the user's other caches when it is there.
+
+    Parsing and stemming the whole of CC-CEDICT takes seconds; every index update needs it, so the result
+    is kept (keyed by the dictionary file's SHA-256; never a pickle) and a process reads it once.
+    """
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    cache = _cache_dir() / f"cedict-{digest}-v1.json"
+    try:
+        raw = json.loads(cache.read_text(encoding="utf-8"))
+        return CedictTable(raw["glosses"], raw["readings"], raw["spelled"])  # pairs come back as 2-lists
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no cache yet, or an unreadable one: parse below
+    table = _parse_cedict(path)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table._asdict(), ensure_ascii=False, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only home: parse again next time
+    return table
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant"
+
+
+def _parse_cedict(path: Path) -> CedictTable:
+    glosses: dict[str, dict[tuple[str, int], None]] = {}
+    readings: dict[str, set[str]] = {}
+    spelled: dict[str, set[str]] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            head, _, rest = line.partition("/")
+            parts = head.split(" ", 2)
+            if len(parts) < 3:
+                continue
+            term, syllables = parts[1], _syllables(parts[2])
+            if len(term) == 1 and len(syllables) == 1:
+                readings.setdefault(term, set()).update(syllables)
+            if len(term) >= 2 and len(syllables) == len(term):
+                spelled.setdefault(term, set()).add("".join(syllables))
+            pairs = glosses.setdefault(term, {})
+            for raw in rest.split("/"):
+                gloss = _PAREN.sub(" ", raw.lower())
+                if not gloss.strip() or any(n in gloss for n in _NOISE):
+                    continue
+                first = raw.strip().split(" ")[0].strip(",;")
+                if first[:1].isupper() and first.isalpha():  # a proper name: "Laoshan district of ..."
+                    pairs[(stem(first), 1)] = None
+                words = [w for w in _WORD.findall(gloss) if w not in STOP_EN and len(w) > 1]
+                if not words or len(words) > MAX_DEFINITION_WORDS:
+                    continue
+                for w in words:
+                    pairs[(stem(w), len(words))] = None
+    return CedictTable(
+        {t: list(p) for t, p in glosses.items() if p},
+        {ch: sorted(v) for ch, v in readings.items()},
+        {t: sorted(v) for t, v in spelled.items()},
+    )
 
 
 def _keep(mapping: dict[str, dict[str, int]], word: str, term: str, gloss_words: int) -> None:

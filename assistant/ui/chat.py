@@ -18,6 +18,8 @@ from assistant.api import Assistant
 from assistant.errors import AssistantError
 from assistant.text import messages
 from assistant.types import Answer, Passage
+from assistant.ui.generated import respond_generated
+from assistant.ui.library import LibraryHandlers, PageSettings, build_filter, build_library, doc_ids_of, page_settings
 from assistant.ui.render import (
     render_answer,
     render_no_sources,
@@ -29,15 +31,6 @@ from assistant.ui.render import (
 
 log = logging.getLogger("assistant.ui")
 T = TypeVar("T")
-
-EXAMPLES = [
-    "What is Kaos's D3OS?",
-    "卡奥斯的D3OS是什么？",
-    "How much revenue did the Qingdao AI industry park make in 2023?",
-    "海信激光电视比传统电视节能多少？",
-    "How many AI companies are in the Qingdao AI industrial park?",
-    "卡奥斯大模型的训练时间缩短了多少？",
-]
 
 CSS = """
 #sources-panel { max-height: 620px; overflow-y: auto; }
@@ -57,6 +50,8 @@ a.cite-ref { font-weight: 700; text-decoration: none; cursor: pointer; }
 .passages .passage { margin-bottom: 8px; }
 .passages .passage-head { font-size: 0.85em; color: var(--body-text-color-subdued); }
 .passages .passage-text { white-space: pre-wrap; font-size: 0.9em; }
+table.documents { width: 100%; font-size: 0.9em; } table.documents td.num { text-align: right; }
+.library-status.error { color: var(--error-text-color, #c00); } .library-status.ok { color: #2a7a2a; }
 """
 
 # Clicking a citation marker in the latest answer (or a label in the panel) scrolls its source into view.
@@ -96,11 +91,13 @@ class ChatService:
             log.exception("assistant call failed")
             raise gr.Error(messages.INTERNAL_ERROR, print_exception=False) from None
 
-    def ask(self, question: str, history: Any, k: Any) -> Answer:
-        return self.call(lambda: self.bot.ask(question, history=history, k=k))
+    def ask(self, question: str, history: Any, k: Any, doc_ids: Any = None) -> Answer:
+        only = {"doc_ids": doc_ids} if doc_ids else {}  # empty: every document
+        return self.call(lambda: self.bot.ask(question, history=history, k=k, **only))
 
-    def retrieve(self, question: str, k: Any) -> list[Passage]:
-        return self.call(lambda: self.bot.retrieve(question, k=k))
+    def retrieve(self, question: str, k: Any, doc_ids: Any = None) -> list[Passage]:
+        only = {"doc_ids": doc_ids} if doc_ids else {}
+        return self.call(lambda: self.bot.retrieve(question, k=k, **only))
 
     def texts(self, answer: Answer) -> dict[str, str]:
         return self.call(lambda: {c.doc_id: self.bot.document(c.doc_id).text for c in answer.citations})
@@ -150,10 +147,17 @@ class Handlers:
         self.service = service
         self.stream_delay = stream_delay
 
-    def respond(self, message: str, turns: list[dict[str, Any]], k: float) -> Iterator[tuple[Any, ...]]:
-        """Chat turn: yields (messages, turns, sources, passages, textbox) with a growing answer, then the final one."""
+    def respond(
+        self, message: str, turns: list[dict[str, Any]], k: float, only: list[str] | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """Chat turn: yields (messages, turns, sources, passages, textbox) with a growing answer, then the final one.
+
+        ``only``: the "Search only in" documents (empty or None: all)."""
+        if hasattr(self.service.bot.answerer, "stream"):  # a language model is configured (docs/generation.md)
+            yield from respond_generated(self.service, message, turns, _whole(k), _messages, doc_ids_of(only))
+            return
         history = [(t["question"], t["text"]) for t in turns]
-        answer = self.service.ask(message, history, _whole(k))
+        answer = self.service.ask(message, history, _whole(k), doc_ids_of(only))
         labels = [c.label for c in answer.citations]
         shown = answer.text  # exactly as the library wrote it: abstention reason and truncation note included
         passages = render_passages(answer.passages)
@@ -163,7 +167,7 @@ class Handlers:
             turn["shown"] = prefix
             yield _messages(turns, turn), turns, pending, passages, ""
             time.sleep(self.stream_delay)
-        if answer.abstained:
+        if answer.abstained and not answer.citations:  # a low-confidence answer keeps its closest citations
             sources = render_no_sources(f"{shown} {messages.NO_SOURCE}")
         else:
             sources = render_sources(answer.citations, self.service.texts(answer))
@@ -174,9 +178,12 @@ class Handlers:
     def clear(self) -> tuple[Any, ...]:
         return [], [], render_no_sources(messages.SOURCES_EMPTY), render_passages([]), ""
 
-    def ask(self, question: str, history: str | list[list[str]] | None = None, k: int = 5) -> dict[str, Any]:
-        """Answer a question (with optional earlier [question, answer] pairs) with cited spans."""
-        answer = self.service.ask(question, parse_history(history), _whole(k))
+    def ask(
+        self, question: str, history: str | list[list[str]] | None = None, k: int = 5, doc_ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Answer a question (with optional earlier [question, answer] pairs) with cited spans; ``doc_ids``
+        limits the search to those documents (None or empty: all)."""
+        answer = self.service.ask(question, parse_history(history), _whole(k), doc_ids)
         return {
             "text": answer.text,
             "abstained": answer.abstained,
@@ -187,24 +194,23 @@ class Handlers:
             ],
         }
 
-    def retrieve(self, question: str, k: int = 5) -> list[dict[str, Any]]:
-        """The k best passages for a question, best first, with their scores."""
-        passages = self.service.retrieve(question, _whole(k))
+    def retrieve(self, question: str, k: int = 5, doc_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """The k best passages for a question, best first, with their scores (``doc_ids``: only those documents)."""
+        passages = self.service.retrieve(question, _whole(k), doc_ids)
         return [
             {"doc_id": p.doc_id, "start": p.start, "end": p.end, "text": p.text, "score": p.score} for p in passages
         ]
 
 
-def build(bot: Assistant, stream_delay: float = 0.03) -> gr.Blocks:
-    """The chat page plus the ``ask`` and ``retrieve`` endpoints, over one opened Assistant."""
-    h = Handlers(ChatService(bot), stream_delay)
+def build(bot: Assistant, stream_delay: float = 0.03, settings: PageSettings | None = None) -> gr.Blocks:
+    """The chat page plus the ``ask`` and ``retrieve`` endpoints, over one opened Assistant.
 
-    with gr.Blocks(title="Qingdao AI+ assistant") as demo:
-        gr.Markdown(
-            "## Qingdao “AI+” article assistant\n"
-            "Ask in English or Chinese. Answers quote the article; each marker like **[1]** "
-            "links to its highlighted source on the right."
-        )
+    ``settings``: title and examples (default: the corpus's ``assistant.toml``, else generic ones)."""
+    h = Handlers(ChatService(bot), stream_delay)
+    page = page_settings(bot, settings)
+
+    with gr.Blocks(title=page.title) as demo:
+        gr.Markdown(f"## {render_question(page.title)}\n{page.description}")
         turns = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -215,7 +221,7 @@ def build(bot: Assistant, stream_delay: float = 0.03) -> gr.Blocks:
                     feedback_options=None,
                     buttons=[],  # copy buttons would copy the escaped markup, not the text
                     elem_id="chat",
-                    placeholder="Ask about the Qingdao “AI+” article, e.g. What is Kaos's D3OS?",
+                    placeholder=page.placeholder,
                 )
                 with gr.Row():
                     box = gr.Textbox(
@@ -227,9 +233,12 @@ def build(bot: Assistant, stream_delay: float = 0.03) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
                     reset = gr.Button("Clear", scale=1, elem_id="clear-button")
-                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
+                only = build_filter(bot)
+                if page.examples:
+                    gr.Examples(examples=[[q] for q in page.examples], inputs=[box], label="Examples")
                 with gr.Accordion("Settings", open=False):
                     k = gr.Slider(1, 10, value=5, step=1, label="Number of passages (k)")
+                build_library(LibraryHandlers(h.service), only)
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(render_no_sources(messages.SOURCES_EMPTY), elem_id="sources-panel")
@@ -238,11 +247,11 @@ def build(bot: Assistant, stream_delay: float = 0.03) -> gr.Blocks:
 
         outputs = [chat, turns, sources, passages, box]
         for event in (box.submit, send.click):
-            event(h.respond, [box, turns, k], outputs, api_visibility="private", concurrency_id="chat")
+            event(h.respond, [box, turns, k, only], outputs, api_visibility="private", concurrency_id="chat")
         reset.click(h.clear, None, outputs, api_visibility="private", queue=False)
         chat.clear(h.clear, None, outputs, api_visibility="private", queue=False)  # the chat's own bin icon
-        gr.api(h.ask, api_name="ask", concurrency_id="api")
-        gr.api(h.retrieve, api_name="retrieve", concurrency_id="api")
+        gr.api(h.ask, api_name="ask", concurrency_id="api")  # type: ignore[attr-defined]  # gradio 6 API, not in its __all__
+        gr.api(h.retrieve, api_name="retrieve", concurrency_id="api")  # type: ignore[attr-defined]
     return demo
 
 

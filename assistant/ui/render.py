@@ -129,3 +129,21 @@ def stream_prefixes(text: str, step: int = 3) -> list[str]:
     if not prefixes or prefixes[-1] != text:
         prefixes.append(text)
     return prefixes
+
+
+def render_documents(rows: Sequence[tuple[str, str, int, int, str]], empty: str) -> str:
+    """The documents panel: one row per indexed document (id, title, characters, chunks, when indexed)."""
+    if not rows:
+        return render_no_sources(empty)
+    body = "".join(
+        f'<tr><td class="doc-name" title="{html.escape(title)}">{html.escape(doc_id)}</td>'
+        f'<td class="num">{chars:,}</td><td class="num">{chunks}</td><td>{html.escape(indexed)}</td></tr>'
+        for doc_id, title, chars, chunks, indexed in rows
+    )
+    head = "<tr><th>Document</th><th>Characters</th><th>Chunks</th><th>Indexed</th></tr>"
+    return f'<table class="documents"><thead>{head}</thead><tbody>{body}</tbody></table>'
+
+
+def render_status(text: str, kind: str = "info") -> str:
+    """A one-line status under the upload box; ``kind`` is info, ok or error."""
+    return f'<p class="library-status {html.escape(kind)}">{html.escape(text)}</p>' if text else ""

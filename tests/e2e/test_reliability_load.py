@@ -1,6 +1,6 @@
 """Load: 20 concurrent API users against the chat app (real model) for a bounded time.
 
-Zero failed requests, p95 latency reported in eval/reports/load.json, and the server's resident memory flat
+Zero failed requests, p95 latency reported in eval/reports/artifacts/load.json, and the server's resident memory flat
 (growth under 20% from the warmed-up start to the end). Latency is reported, not asserted: targets are for
 benchmarks, not tests.
 """
@@ -20,7 +20,7 @@ from tests.support.reliability import ROOT
 USERS = 20
 DURATION = 40.0  # seconds of load
 MAX_RSS_GROWTH = 0.20
-REPORT = ROOT / "eval" / "reports" / "load.json"
+REPORT = ROOT / "eval" / "reports" / "artifacts" / "load.json"  # git-ignored: a test run leaves tracked files alone
 QUESTIONS = [
     "What is Kaos's D3OS?",
     "卡奥斯的D3OS是什么？",

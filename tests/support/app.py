@@ -56,6 +56,7 @@ class AppServer:
 def make_corpus(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(ARTICLE, folder / ARTICLE.name)
+    shutil.copy(ARTICLE.parent / "assistant.toml", folder / "assistant.toml")  # the page's title and examples
     (folder / INJECTED_NAME).write_text(INJECTED_TEXT, encoding="utf-8")
     return folder
 

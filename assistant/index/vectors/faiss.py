@@ -115,7 +115,7 @@ class FaissStore(VectorStore):
     def delete(self, ids: Sequence[int] | np.ndarray) -> int:
         """Remove rows (exact and IVF indexes; later rows are renumbered). HNSW graphs cannot delete."""
         try:
-            return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
+            return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))  # type: ignore[arg-type]  # FAISS's SWIG wrapper takes an id array too
         except RuntimeError as exc:
             raise IndexStoreError(f"FAISS index type {self.factory!r} cannot delete rows; rebuild instead") from exc
 
@@ -123,6 +123,15 @@ class FaissStore(VectorStore):
         try:
             return np.asarray(self._index.reconstruct(int(row)), dtype=np.float32)
         except RuntimeError:  # approximate indexes may not reconstruct
+            return None
+
+    def vectors(self, start: int, count: int) -> np.ndarray | None:
+        """Rows ``start .. start+count-1`` as stored (exact for Flat and HNSW32; approximate when quantised)."""
+        if count == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        try:
+            return np.asarray(self._index.reconstruct_n(int(start), int(count)), dtype=np.float32)
+        except RuntimeError:
             return None
 
     def count(self) -> int:
@@ -161,5 +170,5 @@ class FaissStore(VectorStore):
             return
         ivf.cp.niter = 10  # k-means for the coarse lists: 10 rounds over <= 64 points a list is plenty
         ivf.cp.max_points_per_centroid = 64
-        if ivf.direct_map.type == faiss.DirectMap.NoMap:
+        if ivf.direct_map.type == faiss.DirectMap.NoMap:  # type: ignore[attr-defined]  # missing from FAISS's stubs
             ivf.make_direct_map()

@@ -28,6 +28,16 @@ class Loader(ABC):
     def load(self, name: str, data: bytes) -> list[Document]:
         """Documents from the file ``name`` with content ``data``; raise ``CorpusError`` saying why not."""
 
+    def load_with_skips(self, name: str, data: bytes) -> tuple[list[Document], list[tuple[str, str]]]:
+        """The documents, plus ``(part, reason)`` for parts of the file that were left out (a dump's bad lines)."""
+        return self.load(name, data), []
+
+    def missing(self, name: str, module: str) -> MissingExtraError:
+        """The error for a parser module that is not installed: names the extra and the command that adds it."""
+        return MissingExtraError(
+            f"{name}: needs the {self.extra!r} extra ({module} is not installed): pip install 'assistant[{self.extra}]'"
+        )
+
 
 _REGISTRY: dict[str, Loader] = {}
 

@@ -1,0 +1,192 @@
+"""Abstention report: today's rules, the answerability model, and both, side by side (docs/abstention.md).
+
+    python -m assistant.evaluation.abstention --out /tmp/evalx
+
+Two sets: the held-out articles of the leave-paragraph-out XQuAD rows (``index/answerability/rows.jsonl``,
+built by ``scripts/fit_answerability.py``) and the Qingdao set in ``eval/`` (asked once through the
+pipeline here; conversations with the history of the rule-based answers). For each set, language and
+system: abstention precision and recall, false abstention, first-citation rate (answerable questions
+whose first citation holds the answer, abstentions counting as wrong) and the model's AUC; plus a
+risk-coverage curve (risk = share of answered questions that are unanswerable or wrongly cited).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.answer.answerability import DEFAULT_PATH, Model, auc, load
+from assistant.answer.training import read_rows
+
+Row = dict[str, Any]
+SYSTEMS = ("rules", "model", "rules+model")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def qingdao_rows(corpus: str, index: str, eval_set: str, embedder: Any = None) -> list[Row]:
+    """One row per Qingdao question and conversation turn: features, what the rules did, the citation."""
+    from assistant.answer.features import features
+    from assistant.api import Assistant
+    from assistant.evaluation.runner import load_set, relevant
+
+    bot = Assistant.open(corpus, index, embedder, progress=False)
+    data = load_set(eval_set, bot.corpus.documents, "all")
+    rows: list[Row] = []
+
+    def row(q: Any, history: list[tuple[str, str]], kind: str) -> str:
+        ev = bot.evidence(q.question, history)
+        ans = bot.answerer.answer(ev)
+        first = ans.citations[0] if ans.citations else None
+        hit = bool(first and q.answerable and relevant(first.doc_id, first.start, first.end, q.gold))
+        vec = features(bot.retriever, ev, bot.answer_config, bot.abstention_config)
+        rows.append(
+            {
+                "qid": q.qid,
+                "lang": q.lang,
+                "split": q.split,
+                "kind": kind,
+                "answerable": q.answerable,
+                "rule_abstained": ans.abstained,
+                "first_correct": hit,
+                "features": [float(x) for x in vec],
+            }
+        )
+        return ans.text
+
+    for q in data.questions:
+        row(q, [], "question")
+    for conv in data.conversations:
+        history: list[tuple[str, str]] = []
+        for turn in conv.turns:
+            history.append((turn.question, row(turn, list(history), "turn")))
+    return rows
+
+
+def decisions(rows: Sequence[Row], model: Model) -> dict[str, np.ndarray]:
+    p = np.asarray([model.probability(np.asarray(r["features"]), r["lang"]) for r in rows])
+    t = np.asarray([model.threshold(r["lang"]) for r in rows])
+    rule = np.asarray([bool(r["rule_abstained"]) for r in rows])
+    low = p < t
+    return {"p": p, "rules": rule, "model": low, "rules+model": rule | low}
+
+
+def metrics(rows: Sequence[Row], abstained: np.ndarray, p: np.ndarray) -> dict[str, float | int | None]:
+    ans = np.asarray([bool(r["answerable"]) for r in rows])
+    ok = np.asarray([bool(r["first_correct"]) for r in rows])
+    un = ~ans
+
+    def share(num: int, den: int) -> float | None:
+        return round(num / den, 4) if den else None
+
+    return {
+        "n": len(rows),
+        "unanswerable": int(un.sum()),
+        "abstention_precision": share(int((abstained & un).sum()), int(abstained.sum())),
+        "abstention_recall": share(int((abstained & un).sum()), int(un.sum())),
+        "false_abstention": share(int((abstained & ans).sum()), int(ans.sum())),
+        # the rows hold the rule-based answer's citation: with "model" alone, a lower bound
+        "first_citation": share(int((ok & ans & ~abstained).sum()), int(ans.sum())),
+        "auc": round(auc(p, ans), 4) if ans.any() and un.any() else None,
+    }
+
+
+def risk_coverage(rows: Sequence[Row], p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage (share answered) and risk (share of answered that are wrong), answering the most confident first."""
+    good = np.asarray([bool(r["answerable"]) and bool(r["first_correct"]) for r in rows])[np.argsort(-p, kind="stable")]
+    n = np.arange(1, len(good) + 1)
+    return n / len(good), 1.0 - np.cumsum(good) / n
+
+
+def report(sets: dict[str, Sequence[Row]], model: Model) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, rows in sets.items():
+        for lang in ("all", "en", "zh"):
+            part = [r for r in rows if lang == "all" or r["lang"] == lang]
+            if not part:
+                continue
+            d = decisions(part, model)
+            out[f"{name}.{lang}"] = {s: metrics(part, d[s], d["p"]) for s in SYSTEMS}
+    return out
+
+
+def plot(sets: dict[str, Sequence[Row]], model: Model, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], sets.items(), strict=True):
+        for lang in ("en", "zh"):
+            part = [r for r in rows if r["lang"] == lang]
+            if not part:
+                continue
+            d = decisions(part, model)
+            cov, risk = risk_coverage(part, d["p"])
+            ax.plot(cov, risk, label=f"{lang}: model confidence")
+            for system, marker in (("rules", "o"), ("rules+model", "s")):
+                m = metrics(part, d[system], d["p"])
+                answered = ~d[system]
+                good = np.asarray([bool(r["answerable"]) and bool(r["first_correct"]) for r in part])
+                r_ = 1.0 - good[answered].mean() if answered.any() else 0.0
+                ax.plot([answered.mean()], [r_], marker, label=f"{lang}: {system} (FA {m['false_abstention']})")
+        ax.set(title=name, xlabel="coverage (share answered)", ylabel="risk (share of answers wrong)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def markdown(tables: dict[str, Any]) -> str:
+    cols = ("abstention_precision", "abstention_recall", "false_abstention", "first_citation", "auc", "n")
+    lines = ["| set.lang | system | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for key, systems in tables.items():
+        for system, m in systems.items():
+            cells = ["–" if m[c] is None else f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c]) for c in cols]
+            lines.append(f"| {key} | {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Abstention report: rules vs the answerability model")
+    parser.add_argument("--rows", default=str(REPO / "index" / "answerability" / "rows.jsonl"))
+    parser.add_argument("--model", default=str(DEFAULT_PATH), help="answerability JSON (default: shipped)")
+    parser.add_argument("--corpus", default="corpus")
+    parser.add_argument("--index", default="index")
+    parser.add_argument("--set", dest="eval_set", default="eval")
+    parser.add_argument("--no-qingdao", action="store_true", help="only the held-out XQuAD rows")
+    parser.add_argument("--out", default="eval/reports", help="report folder")
+    args = parser.parse_args(argv)
+    model = load(args.model)
+    sets: dict[str, Sequence[Row]] = {}
+    rows_path = Path(args.rows)
+    if rows_path.is_file():
+        _, rows = read_rows(rows_path)
+        sets["xquad-heldout"] = [r for r in rows if r["split"] == "heldout"]
+    if not args.no_qingdao:
+        q = qingdao_rows(args.corpus, args.index, args.eval_set)
+        sets["qingdao"] = q
+        sets["qingdao-test"] = [r for r in q if r["split"] == "test"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = report(sets, model)
+    png = plot({k: v for k, v in sets.items() if k != "qingdao-test"}, model, out / "abstention_risk_coverage.png")
+    (out / "abstention.json").write_text(json.dumps(tables, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    text = markdown(tables)
+    (out / "abstention.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {out / 'abstention.json'}, {out / 'abstention.md'}, {png}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
