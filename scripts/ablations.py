@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 import assistant.answer.extractive as answer  # noqa: E402
 from assistant import Assistant  # noqa: E402
-from assistant.evaluation.runner import evaluate, load_set  # noqa: E402
+from assistant.evaluation.questions import load_set  # noqa: E402
+from assistant.evaluation.runner import evaluate  # noqa: E402
 from assistant.text.bilingual import PINYIN  # noqa: E402
 
 
@@ -49,9 +50,7 @@ def main() -> None:
         ("no antecedent credit", "w_context"),
         ("no previous-question words", "w_history"),
     ):
-        bot.answer_config = shipped._replace(**{field: 0.0})
-        print(row(bot, data, name), flush=True)
-    bot.answer_config = shipped
+        print(row(bot.variant(answer=shipped._replace(**{field: 0.0})), data, name), flush=True)
     missing_focus = answer.missing_focus
     answer.missing_focus = lambda retriever, question: None
     print(row(bot, data, "no missing-focus abstention"), flush=True)

@@ -33,7 +33,8 @@ def qingdao_rows(corpus: str, index: str, eval_set: str, embedder: Any = None) -
     """One row per Qingdao question and conversation turn: features, what the rules did, the citation."""
     from assistant.answer.features import features
     from assistant.api import Assistant
-    from assistant.evaluation.runner import load_set, relevant
+    from assistant.evaluation.questions import load_set
+    from assistant.evaluation.runner import relevant
 
     bot = Assistant.open(corpus, index, embedder, progress=False)
     data = load_set(eval_set, bot.corpus.documents, "all")

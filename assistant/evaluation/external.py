@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from assistant.errors import AssistantError
-from assistant.evaluation.runner import _find_all
+from assistant.evaluation.questions import find_all
 from assistant.types import Document, Span
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def answer_offset(context: str, text: str, start: int) -> int | None:
     """``start`` when the answer is there; else the occurrence of ``text`` nearest to it; None if absent."""
     if text and context[start : start + len(text)] == text:
         return start
-    places = _find_all(context, text) if text else []
+    places = find_all(context, text) if text else []
     return min(places, key=lambda i: (abs(i - start), i)) if places else None
 
 

@@ -31,8 +31,6 @@ from assistant.types import Span
 
 Record = dict[str, Any]
 TOP_K = 5
-METRICS = ("top1", "top5", "first_citation", "abstention", "p50_ms", "p95_ms", "cite_chars")
-RANKED = ("top1", "top5")
 DEFINITIONS = {
     "contains": "a passage or citation contains the answer when it overlaps at least half of a gold answer span "
     "(runner.relevant; answers are short, so in practice it covers the span)",
