@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
-TEST_EXTRAS = "st,ui,eval,test,langchain,llamaindex,mcp,llm,html,pdf,docx,milvus"  # every optional backend is tested in CI
+# every optional backend is installed and tested in CI
+TEST_EXTRAS = "st,ui,eval,test,langchain,llamaindex,mcp,llm,html,pdf,docx,milvus"
 TORCH = "torch==2.13.0"  # the CPU build; an unpinned torch pulls a multi-GB CUDA build
 
 
