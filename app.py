@@ -27,9 +27,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Chat with the Qingdao AI+ article assistant in a browser.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 = all)")
     parser.add_argument("--port", type=port_number, default=7860, help="port to listen on (default 7860)")
-    parser.add_argument("--corpus", default="corpus", help="folder of .txt/.md documents (default: corpus)")
+    parser.add_argument(
+        "--corpus", default="corpus", help="folder of documents (.txt .md .html .pdf .docx .jsonl; default: corpus)"
+    )
     parser.add_argument("--index", default="index", help="folder for the built index (default: index)")
     parser.add_argument("--concurrency", type=int, default=2, help="requests worked on at once; the rest queue")
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("ASSISTANT_STORE") or None,
+        help="milvus://PATH or http(s)://HOST:PORT to serve the vectors from Milvus (default: local FAISS)",
+    )
     env = os.environ.get  # optional LLM answers (docs/generation.md); the environment gives the defaults
     parser.add_argument("--llm", default=env("ASSISTANT_LLM_URL") or None, help="OpenAI-compatible base URL")
     parser.add_argument("--model", default=env("ASSISTANT_LLM_MODEL") or None, help="model name for --llm")
@@ -79,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     generator = GeneratorConfig(args.llm, args.model or "", args.api_key_env) if args.llm else None
     try:
         settings = read_settings(args.corpus)  # the page's title and examples: a malformed file stops us here
-        bot = Assistant.open(args.corpus, args.index, progress=True, store=StoreConfig.from_env(), generator=generator)
+        store = StoreConfig.from_env()._replace(uri=args.store)
+        bot = Assistant.open(args.corpus, args.index, progress=True, store=store, generator=generator)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
