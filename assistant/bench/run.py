@@ -20,7 +20,7 @@ from assistant.bench.embedding import summary as embedding_summary
 from assistant.bench.report import markdown, plot, targets
 from assistant.bench.serve import memory_mb, pctl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("torch", "sentence_transformers", "transformers", "gradio")
 COLD_RUNS = 3
 COLD_CHILD = r"""

@@ -242,7 +242,7 @@ def bench_scale(n: int, cache: Path, article: str, work: Path) -> dict[str, Any]
 
 
 def _eval_questions() -> list[str]:
-    path = Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl"
+    path = Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl"
     try:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [r["question"] for r in rows if r.get("question")] or ["青岛 人工智能 算力"]
@@ -251,7 +251,7 @@ def _eval_questions() -> list[str]:
 
 
 def _serve_subprocess(work: Path) -> dict[str, Any]:
-    code = "import sys; from assistant.benchserve import serve; serve(sys.argv[1])"
+    code = "import sys; from assistant.bench.serve import serve; serve(sys.argv[1])"
     done = subprocess.run([sys.executable, "-c", code, str(work)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"serving process failed: {done.stderr[-2000:]}")

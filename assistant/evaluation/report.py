@@ -92,7 +92,7 @@ def group(records: Sequence[Record], split: str, lang: str) -> list[Record]:
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
 
 

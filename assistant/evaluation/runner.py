@@ -138,7 +138,7 @@ def run_system(bot: Any, data: EvalSet, chunks: Sequence[Span], timed: bool) -> 
 
 
 def evaluate(bot: Any, data: EvalSet, baselines: bool = True, progress: bool = False) -> dict[str, Any]:
-    """Run every system on ``data``; return the full report (see :func:`assistant.evalreport.summarise`)."""
+    """Run every system on ``data``; return the full report (see :func:`assistant.evaluation.report.summarise`)."""
     from assistant.evaluation.report import build_report
 
     chunks = bot.chunk_spans()

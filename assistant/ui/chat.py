@@ -201,6 +201,27 @@ class Handlers:
             {"doc_id": p.doc_id, "start": p.start, "end": p.end, "text": p.text, "score": p.score} for p in passages
         ]
 
+    # The endpoints. Gradio wants every declared input in a raw call, so /ask and /retrieve keep the inputs
+    # they always had and the document filter has endpoints of its own.
+
+    def api_ask(self, question: str, history: str | list[list[str]] | None = None, k: int = 5) -> dict[str, Any]:
+        """Answer a question (with optional earlier [question, answer] pairs) with cited spans."""
+        return self.ask(question, history, k)
+
+    def api_retrieve(self, question: str, k: int = 5) -> list[dict[str, Any]]:
+        """The k best passages for a question, best first, with their scores."""
+        return self.retrieve(question, k)
+
+    def api_ask_in(
+        self, question: str, doc_ids: list[str], history: str | list[list[str]] | None = None, k: int = 5
+    ) -> dict[str, Any]:
+        """As /ask, searching only the documents ``doc_ids`` (an empty list: all)."""
+        return self.ask(question, history, k, doc_ids)
+
+    def api_retrieve_in(self, question: str, doc_ids: list[str], k: int = 5) -> list[dict[str, Any]]:
+        """As /retrieve, searching only the documents ``doc_ids`` (an empty list: all)."""
+        return self.retrieve(question, k, doc_ids)
+
 
 def build(bot: Assistant, stream_delay: float = 0.03, settings: PageSettings | None = None) -> gr.Blocks:
     """The chat page plus the ``ask`` and ``retrieve`` endpoints, over one opened Assistant.
@@ -250,8 +271,10 @@ def build(bot: Assistant, stream_delay: float = 0.03, settings: PageSettings | N
             event(h.respond, [box, turns, k, only], outputs, api_visibility="private", concurrency_id="chat")
         reset.click(h.clear, None, outputs, api_visibility="private", queue=False)
         chat.clear(h.clear, None, outputs, api_visibility="private", queue=False)  # the chat's own bin icon
-        gr.api(h.ask, api_name="ask", concurrency_id="api")  # type: ignore[attr-defined]  # gradio 6 API, not in its __all__
-        gr.api(h.retrieve, api_name="retrieve", concurrency_id="api")  # type: ignore[attr-defined]
+        for fn, name in ((h.api_ask, "ask"), (h.api_retrieve, "retrieve")):
+            gr.api(fn, api_name=name, concurrency_id="api")  # type: ignore[attr-defined]  # gradio 6 API, not in __all__
+        for fn, name in ((h.api_ask_in, "ask_in_documents"), (h.api_retrieve_in, "retrieve_in_documents")):
+            gr.api(fn, api_name=name, concurrency_id="api")  # type: ignore[attr-defined]
     return demo
 
 

@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mcp  # noqa: E402,F401 - installed by the test command; a missing extra fails, never skips
 import pytest
-
-pytest.importorskip("mcp")
-
 from mcp import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 

@@ -196,8 +196,8 @@ def test_api_doc_ids_limit_ask_and_retrieve(
 ) -> None:
     app: AppServer = shared_app(request.config, tmp_path_factory)
     client = Client(app.url, verbose=False)
-    result = client.predict("What is the Harbor Lantern robot?", "", 5, [INJECTED_NAME], api_name="/ask")
+    result = client.predict("What is the Harbor Lantern robot?", [INJECTED_NAME], "", 5, api_name="/ask_in_documents")
     assert result["citations"] and {c["doc_id"] for c in result["citations"]} == {INJECTED_NAME}
-    hits = client.predict("What is Kaos's D3OS?", 3, [INJECTED_NAME], api_name="/retrieve")
+    hits = client.predict("What is Kaos's D3OS?", [INJECTED_NAME], 3, api_name="/retrieve_in_documents")
     assert hits and {h["doc_id"] for h in hits} == {INJECTED_NAME}
     assert any("D3OS" in c["text"] for c in client.predict("What is Kaos's D3OS?", "", api_name="/ask")["citations"])

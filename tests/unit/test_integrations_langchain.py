@@ -6,11 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import langchain_core  # noqa: E402,F401 - installed by the test command; a missing extra fails, never skips
+import langchain_tests  # noqa: E402,F401 - installed by the test command; a missing extra fails, never skips
 import pytest
-
-pytest.importorskip("langchain_core")
-pytest.importorskip("langchain_tests")
-
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
 from langchain_tests.integration_tests import RetrieversIntegrationTests  # noqa: E402

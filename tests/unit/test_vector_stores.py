@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pymilvus  # noqa: E402,F401 - installed by the test command; a missing extra fails, never skips
 import pytest
 
 from assistant import Assistant
@@ -23,9 +24,6 @@ from assistant.index.layout import current_folder
 from assistant.index.remote import collection_name, live_collection
 from assistant.index.vectors.base import VectorStore
 from assistant.index.vectors.faiss import FaissStore
-
-pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install 'assistant[milvus]'")
-
 from assistant.index.vectors.milvus import MilvusStore, close_lite, connect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
