@@ -271,10 +271,14 @@ def build(bot: Assistant, stream_delay: float = 0.03, settings: PageSettings | N
             event(h.respond, [box, turns, k, only], outputs, api_visibility="private", concurrency_id="chat")
         reset.click(h.clear, None, outputs, api_visibility="private", queue=False)
         chat.clear(h.clear, None, outputs, api_visibility="private", queue=False)  # the chat's own bin icon
-        for fn, name in ((h.api_ask, "ask"), (h.api_retrieve, "retrieve")):
+        endpoints: dict[str, Callable[..., Any]] = {
+            "ask": h.api_ask,
+            "retrieve": h.api_retrieve,
+            "ask_in_documents": h.api_ask_in,
+            "retrieve_in_documents": h.api_retrieve_in,
+        }
+        for name, fn in endpoints.items():
             gr.api(fn, api_name=name, concurrency_id="api")  # type: ignore[attr-defined]  # gradio 6 API, not in __all__
-        for fn, name in ((h.api_ask_in, "ask_in_documents"), (h.api_retrieve_in, "retrieve_in_documents")):
-            gr.api(fn, api_name=name, concurrency_id="api")  # type: ignore[attr-defined]
     return demo
 
 
