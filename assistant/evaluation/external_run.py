@@ -26,6 +26,7 @@ from assistant.evaluation.external import (
     load_external,
     write_corpus,
 )
+from assistant.evaluation.report import print_gate
 from assistant.evaluation.runner import relevant, systems
 from assistant.types import Span
 
@@ -290,10 +291,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.check:
         return 0
     failures = check(report, args.check)
-    if failures:
-        print(f"external gate FAILED for {args.eval_set} ({len(failures)}):", file=sys.stderr)
-        for line in failures:
-            print(f"  {line}", file=sys.stderr)
-        return 3
-    print(f"external gate passed for {args.eval_set} ({args.check})", file=sys.stderr)
-    return 0
+    return print_gate(
+        failures,
+        f"external gate FAILED for {args.eval_set} ({len(failures)}):",
+        f"external gate passed for {args.eval_set} ({args.check})",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -309,3 +310,14 @@ def check_thresholds(report: Record, thresholds: Thresholds) -> list[str]:
                 word = "below the minimum" if is_min else "above the maximum"
                 failures.append(f"{key} = {value:.3f} is {word} {bound:.3f}")
     return failures
+
+
+def print_gate(failures: Sequence[str], failed: str, passed: str) -> int:
+    """On stderr: ``passed`` (exit code 0), or ``failed`` and every bound missed (exit code 3)."""
+    if failures:
+        print(failed, file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 3
+    print(passed, file=sys.stderr)
+    return 0

@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         return run_external(args)
     from assistant.api import Assistant
     from assistant.config import StoreConfig
-    from assistant.evaluation.report import check_thresholds, load_thresholds, markdown, write_reports
+    from assistant.evaluation.report import check_thresholds, load_thresholds, markdown, print_gate, write_reports
 
     thresholds = load_thresholds(args.check) if args.check else None
     bot = Assistant.open(
@@ -212,10 +212,8 @@ def run(args: argparse.Namespace) -> int:
     if thresholds is None:
         return 0
     failures = check_thresholds(report, thresholds)
-    if failures:
-        print(f"evaluation gate FAILED ({len(failures)} of {thresholds.count}):", file=sys.stderr)
-        for line in failures:
-            print(f"  {line}", file=sys.stderr)
-        return 3
-    print(f"evaluation gate passed: {thresholds.count} thresholds met ({args.check})", file=sys.stderr)
-    return 0
+    return print_gate(
+        failures,
+        f"evaluation gate FAILED ({len(failures)} of {thresholds.count}):",
+        f"evaluation gate passed: {thresholds.count} thresholds met ({args.check})",
+    )
