@@ -187,11 +187,7 @@ class Assistant:
 
     def retrieve(self, question: str, k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Passage]:
         """The ``k`` best passages for ``question``, best first; ``doc_ids`` limits the search to those documents."""
-        text, _ = check_question(question)
-        k = check_k(k)
-        query = self.retriever.prepare(text, doc_ids=self._check_doc_ids(doc_ids))
-        ranked, _ = self._ranked(query)
-        return [self.retriever.passage(s) for s in ranked[:k]]
+        return list(self.evidence(question, k=k, doc_ids=doc_ids).passages)
 
     def ask(
         self,

@@ -19,7 +19,7 @@ from assistant.config import AbstentionConfig, AnswerConfig
 from assistant.errors import InputError
 from assistant.retrieve.retriever import Retriever
 from assistant.text import messages
-from assistant.text.lang import is_chinese
+from assistant.text.lang import language
 from assistant.types import Answer
 
 
@@ -55,7 +55,7 @@ def confidence(
         model = usable(retriever)
     except ModelError:
         return None
-    lang = "zh" if is_chinese(evidence.query.text) else "en"
+    lang = language(evidence.query.text)
     return model.probability(features(retriever, evidence, cfg, abst), lang)
 
 
@@ -68,7 +68,7 @@ def judge(
     min_confidence: float | None = None,
 ) -> Answer:
     """``answer`` with its confidence; an abstention when that is below the threshold in force."""
-    lang = "zh" if is_chinese(evidence.query.text) else "en"
+    lang = language(evidence.query.text)
     if min_confidence is None and abst.learned:
         min_confidence = usable(retriever).threshold(lang)  # learned on: no usable model is an error
     p = confidence(retriever, evidence, cfg, abst)

@@ -8,7 +8,7 @@ from assistant.config import AbstentionConfig, AnswerConfig
 from assistant.retrieve.evidence import candidates
 from assistant.retrieve.retriever import Retriever
 from assistant.text import messages
-from assistant.text.lang import is_chinese
+from assistant.text.lang import language
 from assistant.types import Answer, Citation
 
 
@@ -38,7 +38,7 @@ def compose(
     abstention: AbstentionConfig = AbstentionConfig(),
 ) -> Answer:
     query, passages, truncated = evidence.query, list(evidence.passages), evidence.truncated
-    lang = "zh" if is_chinese(query.text) else "en"
+    lang = language(query.text)
     pool = evidence.pool if evidence.pool is not None else candidates(retriever, query, evidence.ranked, cfg)
     missing = missing_focus(retriever, query.text)
     if not pool or missing or off_topic(retriever, query, pool, abstention.margin, abstention.own_margin):

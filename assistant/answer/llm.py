@@ -28,7 +28,7 @@ from assistant.errors import GeneratorError
 from assistant.retrieve.evidence import candidates
 from assistant.retrieve.retriever import Retriever
 from assistant.text import messages
-from assistant.text.lang import is_chinese
+from assistant.text.lang import language
 from assistant.types import Answer, Span
 
 log = logging.getLogger("assistant.llm")
@@ -74,7 +74,7 @@ class LLMAnswerer(Answerer):
             yield dataclasses.replace(base, model=self.config.model, flags=("no_evidence",))
             return
         sources = self.sources(evidence)
-        lang = "zh" if is_chinese(evidence.query.text) else "en"
+        lang = language(evidence.query.text)
         prompt = build_messages(evidence.query.text, evidence.history, sources, lang)
         parts: list[str] = []
         try:

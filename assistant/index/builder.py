@@ -130,7 +130,7 @@ def build(
     lexical.save(tmp / "lexical")
     vocabulary = lexical.vocabulary()
     if previous is not None and previous.data.lexical.vocabulary() == vocabulary:
-        bilingual = previous.data.bilingual  # it depends on the vocabulary only (a CC-CEDICT scan: ~3 s)
+        bilingual = previous.data.bilingual  # it depends on the vocabulary only
     else:
         bilingual = build_dictionary(vocabulary)
     (tmp / "bilingual.json").write_text(json.dumps(bilingual, ensure_ascii=False, sort_keys=True), encoding="utf-8")

@@ -239,7 +239,7 @@ class Retriever:
         rows = self.sentences_of(chunk)
         if not len(rows):
             return rows, np.zeros(0, dtype=np.float32)
-        return rows, self.data.sentence_vectors[rows].astype(np.float32) @ vector
+        return rows, self.sentence_similarities(rows, vector)
 
     def _chunk_vector_score(self, chunk: int, vector: np.ndarray) -> float:
         stored = self.data.chunk_index.vector(chunk)
@@ -265,7 +265,7 @@ class Retriever:
     def same_document(self, row: int, other: int) -> bool:
         return 0 <= min(row, other) and int(self.data.sentences[row][0]) == int(self.data.sentences[other][0])
 
-    def sentence_similarities(self, rows: Sequence[int], vector: np.ndarray) -> np.ndarray:
+    def sentence_similarities(self, rows: Sequence[int] | np.ndarray, vector: np.ndarray) -> np.ndarray:
         return self.data.sentence_vectors[np.asarray(rows, dtype=np.int64)].astype(np.float32) @ vector
 
     def background_similarity(self, vector: np.ndarray) -> float:

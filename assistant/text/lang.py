@@ -14,6 +14,11 @@ def is_chinese(text: str) -> bool:
     return cjk > 0 and cjk >= 0.3 * sum(ch.isalnum() for ch in text)
 
 
+def language(text: str) -> str:
+    """"zh" for a Chinese text (``is_chinese``), else "en": the key of every message in ``text/messages.py``."""
+    return "zh" if is_chinese(text) else "en"
+
+
 def is_cjk_char(ch: str) -> bool:
     return CJK.fullmatch(ch) is not None
 

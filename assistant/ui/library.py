@@ -21,7 +21,7 @@ from assistant.ingest.corpus import SETTINGS_FILE
 from assistant.ingest.loaders import supported_suffixes
 from assistant.library import READONLY_ENV, check_writable, file_of
 from assistant.text import messages
-from assistant.text.lang import is_chinese
+from assistant.text.lang import language
 from assistant.ui.render import render_documents, render_status
 
 if sys.version_info >= (3, 11):
@@ -95,7 +95,7 @@ def generic_examples(bot: Assistant) -> tuple[str, ...]:
     doc = bot.document(ids[0])
     first_line = next((line.strip() for line in doc.text.splitlines() if line.strip()), "")
     name = doc.title.strip() or first_line[:60] or Path(file_of(doc.doc_id)).stem
-    return (messages.GENERIC_EXAMPLE["zh" if is_chinese(name) else "en"].format(name),)
+    return (messages.GENERIC_EXAMPLE[language(name)].format(name),)
 
 
 def readonly_reason() -> str | None:
