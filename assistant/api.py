@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.answer.base import Answerer, Evidence
+from assistant.answer.choice import SentenceChoice
 from assistant.answer.confidence import check_min_confidence, judge
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.config import (
@@ -61,6 +62,11 @@ class Assistant:
         self._stored = {d.doc_id: d for d in data.documents} or {d.doc_id: d for d in corpus.documents}
         self.retriever = Retriever(data, list(self._stored.values()), embedder, retrieval)
         self.reranker = reranker
+        self.choice: SentenceChoice | None = None
+        if answer.reader:  # the trained reader; onnxruntime is imported here, only when asked for
+            from assistant.answer.reader import Reader
+
+            self.choice = SentenceChoice.load(Reader())
         extractive = ExtractiveAnswerer(self.retriever, answer, abstention)
         self.answerer: Answerer = extractive
         self.generator = generator
@@ -187,7 +193,7 @@ class Assistant:
 
     def retrieve(self, question: str, k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Passage]:
         """The ``k`` best passages for ``question``, best first; ``doc_ids`` limits the search to those documents."""
-        return list(self.evidence(question, k=k, doc_ids=doc_ids).passages)
+        return list(self._evidence(question, None, k, doc_ids, read=False).passages)
 
     def ask(
         self,
@@ -216,11 +222,23 @@ class Assistant:
         doc_ids: Sequence[str] | None = None,
     ) -> Evidence:
         """The checked question, its ranking and the candidate sentences that an answerer works from."""
+        return self._evidence(question, history, k, doc_ids, read=True)
+
+    def _evidence(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] | None,
+        k: int,
+        doc_ids: Sequence[str] | None,
+        read: bool,
+    ) -> Evidence:
         text, truncated = check_question(question)
         k = check_k(k)
         turns = _check_history(history)
         query = self.retriever.prepare(text, turns, self._check_doc_ids(doc_ids))
-        ranked, pool = self._ranked(query)
+        # the reader orders the sentences to cite: not needed for passages alone, and trained on questions
+        # asked on their own (a follow-up's missing words are in the history, which it does not read)
+        ranked, pool = self._ranked(query, read=read and not turns)
         passages = [self.retriever.passage(s) for s in ranked[:k]]
         return Evidence(query=query, ranked=ranked, passages=passages, pool=pool, truncated=truncated, history=turns)
 
@@ -234,9 +252,13 @@ class Assistant:
             )
         return [self.document(d).doc_id for d in doc_ids]
 
-    def _ranked(self, query: Query) -> tuple[list[Scored], list[Candidate] | None]:
-        """Fused ranking, its head re-ordered by answer evidence, then the optional cross-encoder."""
-        ranked, pool = rerank_by_evidence(self.retriever, query, self.retriever.score(query), self.answer_config)
+    def _ranked(self, query: Query, read: bool = False) -> tuple[list[Scored], list[Candidate] | None]:
+        """Fused ranking, its head re-ordered by answer evidence; the pool re-ordered by the reader when on;
+        then the optional cross-encoder."""
+        fused = self.retriever.score(query)
+        ranked, pool = rerank_by_evidence(self.retriever, query, fused, self.answer_config)
+        if read and self.choice is not None and pool:
+            pool = self.choice.reorder(self.retriever, query, fused, pool)
         if self.reranker is None:
             return ranked, pool
         texts = [self.retriever.passage(s).text for s in ranked[: self.reranker.top_n]]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from assistant.answer.options import add_llm_arguments, generator_config
-from assistant.config import StoreConfig
+from assistant.config import AnswerConfig, StoreConfig
 
 if TYPE_CHECKING:
     from assistant.api import Assistant
@@ -26,6 +26,7 @@ def _open(args: argparse.Namespace, rebuild: bool = False) -> Assistant:
         rebuild=rebuild,
         progress=not args.quiet,
         reranker=args.reranker,
+        answer=AnswerConfig(reader=args.reader),
         store=StoreConfig.from_env()._replace(uri=args.store or None),
         generator=generator_config(args),
     )
@@ -146,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=StoreConfig.from_env().uri,
         help="serve chunk vectors and BM25 from Milvus: milvus://PATH (embedded Lite) or http(s)://HOST:PORT "
         "(token from $ASSISTANT_MILVUS_TOKEN); default $ASSISTANT_STORE, else the local FAISS index",
+    )
+    parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="choose the cited sentences with the trained reader (better first citations, ~40-80 ms more per "
+        "question on 2 cores)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -54,6 +54,10 @@ class AnswerConfig(NamedTuple):
     # caption, by-line, stub cut by a page break) or a question the text asks itself
     w_heading: float = 0.1
     heading_chars: int = 30
+    # re-order the best candidates with the trained reader and the learned sentence choice
+    # (assistant/answer/{reader,choice}.py, docs/abstention.md): better first citations, ~40-80 ms more
+    # per question on 2 cores (onnxruntime). Off by default for that latency.
+    reader: bool = False
 
 
 class AbstentionConfig(NamedTuple):

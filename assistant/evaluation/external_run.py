@@ -160,8 +160,11 @@ def results_of(raw: dict[str, list[Record]]) -> dict[str, Any]:
     return {name: {s: {lg: summarise(pick(rs, s, lg)) for lg in langs} for s in splits} for name, rs in raw.items()}
 
 
-def evaluate(data: ExternalSet, cache: Path, embedder: Any, limit: int | None, progress: bool = False) -> Record:
+def evaluate(
+    data: ExternalSet, cache: Path, embedder: Any, limit: int | None, progress: bool = False, reader: bool = False
+) -> Record:
     from assistant.api import Assistant
+    from assistant.config import AnswerConfig
 
     questions = limit_questions(data.questions, limit)
     if not questions:
@@ -169,7 +172,7 @@ def evaluate(data: ExternalSet, cache: Path, embedder: Any, limit: int | None, p
     corpus = write_corpus(data.documents, cache / "corpus")
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    bot = Assistant.open(corpus, cache / "index", embedder, progress=progress)
+    bot = Assistant.open(corpus, cache / "index", embedder, progress=progress, answer=AnswerConfig(reader=reader))
     timings["open_index_s"] = time.perf_counter() - t
     raw: dict[str, list[Record]] = {}
     for name, system in systems(bot, baselines=True).items():
@@ -190,6 +193,7 @@ def evaluate(data: ExternalSet, cache: Path, embedder: Any, limit: int | None, p
         "set": data.name,
         "files": list(data.files),
         "model": bot.embedder.name,
+        "reader": reader,
         "index_rebuilt": bot.rebuilt,
         "documents": len(data.documents),
         "chunks": int(len(bot.index.chunks)),
@@ -246,6 +250,8 @@ def check(report: Record, path: str | Path) -> list[str]:
     for option in ("limit", "articles"):
         if spec.get(option) != report.get(option):
             return [f"the bounds were set with --{option} {spec.get(option)}, this run used {report.get(option)}"]
+    if bool(spec.get("reader")) != bool(report.get("reader")):
+        return [f"the bounds were set {'with' if spec.get('reader') else 'without'} --reader; this run differs"]
     pipe, failures = report["results"]["pipeline"], []
     for part, is_min in (("min", True), ("max", False)):
         for key, bound in spec.get(part, {}).items():
@@ -275,7 +281,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "split", "all") != "all":
         data = data._replace(questions=tuple(q for q in data.questions if q.split == args.split))
     cache = Path(args.index) / "external" / (args.eval_set + (f"-a{articles}" if articles else ""))
-    report = evaluate(data, cache, args.embedder, args.limit, progress=not args.quiet)
+    reader = bool(getattr(args, "reader", False))
+    report = evaluate(data, cache, args.embedder, args.limit, progress=not args.quiet, reader=reader)
     report["articles"] = articles
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_external(args)
     from assistant.api import Assistant
-    from assistant.config import StoreConfig
+    from assistant.config import AnswerConfig, StoreConfig
     from assistant.evaluation.report import check_thresholds, load_thresholds, markdown, print_gate, write_reports
 
     thresholds = load_thresholds(args.check) if args.check else None
@@ -200,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         args.embedder,
         progress=not args.quiet,
         reranker=args.reranker,
+        answer=AnswerConfig(reader=bool(getattr(args, "reader", False))),
         store=StoreConfig.from_env()._replace(uri=getattr(args, "store", None) or StoreConfig.from_env().uri),
         generator=_generator(args),
     )

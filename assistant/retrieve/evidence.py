@@ -47,8 +47,12 @@ def rerank_by_evidence(
 
 class Candidate(NamedTuple):
     row: int
-    score: float
+    score: float  # the hand-weighted score (AnswerConfig weights)
     similarity: float
+    parts: tuple[float, ...] = ()  # the score's components, in the order of PARTS
+
+
+PARTS = ("heading", "sim_z", "overlap", "history", "novelty", "answer_type")
 
 
 def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg: AnswerConfig) -> list[Candidate]:
@@ -68,7 +72,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
     spread = float(sim_arr.std()) or 1.0
     question_terms = set(query.terms.tokens)
     answer_type = next((found for asks, found in _ANSWER_TYPES if asks.search(query.text)), None)
-    out = []
+    out: list[Candidate] = []
     for row, sim in pooled.items():
         span = retriever.sentence_span(row)
         full_text, start, end = retriever.document_text(span.doc_id), span.start, span.end
@@ -77,15 +81,23 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
             continue
         tokens = retriever.sentence_tokens(row)
         antecedent = _antecedent(retriever, row, full_text[start : min(end, start + 16)])
-        score = (
-            -cfg.w_heading * _not_a_statement(full_text, start, end, cfg.heading_chars)
-            + cfg.w_similarity * (sim - float(sim_arr.mean())) / spread
-            + cfg.w_overlap * _overlap(query.terms, tokens, antecedent, cfg.w_context)
-            + cfg.w_history * _overlap(query.context, tokens, antecedent, cfg.w_context)
-            + cfg.w_novelty * _novelty(tokens, question_terms, retriever.idf)
-            + cfg.w_answer_type * _answer_type_score(answer_type, text, query)
+        parts = (
+            float(_not_a_statement(full_text, start, end, cfg.heading_chars)),
+            (sim - float(sim_arr.mean())) / spread,
+            _overlap(query.terms, tokens, antecedent, cfg.w_context),
+            _overlap(query.context, tokens, antecedent, cfg.w_context),
+            _novelty(tokens, question_terms, retriever.idf),
+            _answer_type_score(answer_type, text, query),
         )
-        out.append(Candidate(row, score, sim))
+        score = (  # summed in this order, as it always was: the same floats, the same ties
+            -cfg.w_heading * parts[0]
+            + cfg.w_similarity * parts[1]
+            + cfg.w_overlap * parts[2]
+            + cfg.w_history * parts[3]
+            + cfg.w_novelty * parts[4]
+            + cfg.w_answer_type * parts[5]
+        )
+        out.append(Candidate(row, score, sim, parts))
     return sorted(out, key=lambda c: -c.score)
 
 

