@@ -24,5 +24,11 @@ status=0
   --check eval/thresholds-external.json || status=$?
 "$PY" -m assistant -q --index "$INDEX" eval --set cmrc-trial --articles 64 --limit 150 --out "$OUT" \
   --check eval/thresholds-external.json || status=$?
+# The same subsets with the trained reader choosing the cited sentences (--reader; docs/abstention.md): its
+# first-citation floors are in eval/thresholds-reader.json; reports in $OUT/reader/.
+"$PY" -m assistant -q --index "$INDEX" --reader eval --set xquad-dev --limit 150 --out "$OUT/reader" \
+  --check eval/thresholds-reader.json || status=$?
+"$PY" -m assistant -q --index "$INDEX" --reader eval --set cmrc-trial --articles 64 --limit 150 --out "$OUT/reader" \
+  --check eval/thresholds-reader.json || status=$?
 echo "ci_eval: exit ${status} after $(( $(date +%s) - start )) s; reports in ${OUT}/" >&2
 exit "$status"

@@ -70,7 +70,10 @@ def markdown(report: dict[str, Any]) -> str:
         ("retrieve", "retrieve"),
         ("ask", "ask"),
         ("peer", "LangChain-style peer"),
+        ("ask_reader", "ask with the reader (--reader)"),
     ):
+        if key not in art:  # reports written before the reader existed
+            continue
         lines.append(
             f"| {label} | {art[key]['p50_ms']:.2f} | {art[key]['p95_ms']:.2f} | {art[key]['p50_ms'] / floor:.2f} |"
         )

@@ -194,6 +194,10 @@ def test_cli_runs_a_tiny_set_writes_reports_and_gates(tmp_path: Path, capsys: py
     failures = check(report, thresholds)
     assert failures[0].startswith("all.zh.top5 = ") and "below the minimum 1.010" in failures[0]
     assert check({**report, "limit": 5}, thresholds)[0].startswith("the bounds were set with --limit 4")
+    assert report["reader"] is False
+    assert check({**report, "reader": True}, thresholds) == ["the bounds were set without --reader; this run differs"]
+    thresholds.write_text(json.dumps({"xquad-dev": {**strict["xquad-dev"], "reader": True}}), encoding="utf-8")
+    assert check(report, thresholds) == ["the bounds were set with --reader; this run differs"]
 
 
 def test_the_shared_data_files_map_exactly() -> None:
