@@ -102,9 +102,9 @@ def main(argv: list[str]) -> int:
     with torch.no_grad():
         for a in range(0, len(pairs), 64):
             chunk = pairs[a : a + 64]
-            emb, mask = src.embeddings([p[2] for p in chunk])
+            emb, mask_bias, _ = src.packed.graph_inputs([p[2] for p in chunk])
             x = F.layer_norm(torch.tensor(emb), (H,), ln_w, ln_b, float(src.packed.eps))
-            bias = torch.tensor(np.where(mask, 0.0, -1e9).astype(np.float32))[:, None, None, :]
+            bias = torch.tensor(mask_bias)
             for layer in layers[:FROZEN]:
                 x = layer(x, bias)
             for k, (i, j, ids) in enumerate(chunk):

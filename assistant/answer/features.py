@@ -99,7 +99,7 @@ def features(
         for row in ranked[0].sentence_rows:
             passage_tokens |= retriever.sentence_tokens(int(row))
         f["overlap_passage"] = terms.overlap(passage_tokens)
-        f["missing_idf"] = _missing_idf(terms.units, terms.weights, passage_tokens)
+        f["missing_idf"] = terms.missing(passage_tokens)
     if pool:
         _pool(f, pool, retriever, evidence, asks_quantity)
         f["off_topic"] = float(off_topic(retriever, query, pool, abstention.margin, abstention.own_margin))
@@ -142,23 +142,13 @@ def _pool(
     f["pool1_sim"] = first.similarity
     f["pool1_is_top_sim"] = float(first.similarity >= order[0])
     tokens = retriever.sentence_tokens(first.row)
-    around = set(tokens)
-    for row in (first.row - 1, first.row + 1):
-        if 0 <= row < len(retriever.data.sentences) and retriever.same_document(row, first.row):
-            around |= retriever.sentence_tokens(row)
+    around = retriever.tokens_around(first.row)
     terms = query.terms
     f["overlap1"] = terms.overlap(tokens)
     f["overlap_ctx1"] = terms.overlap(around)
     f["overlap_max"] = max(terms.overlap(retriever.sentence_tokens(c.row)) for c in pool[:20])
-    f["missing_idf_ctx"] = _missing_idf(terms.units, terms.weights, around)
+    f["missing_idf_ctx"] = terms.missing(around)
     if asks_quantity:
         span = retriever.sentence_span(first.row)
         f["quantity1"] = float(bool(_QUANTITY.search(retriever.document_text(span.doc_id)[span.start : span.end])))
 
-
-def _missing_idf(units: Sequence[tuple[str, ...]], weights: Sequence[float], tokens: set[str]) -> float:
-    top = max(weights, default=0.0)
-    if top <= 0:
-        return 0.0
-    missing = [w for unit, w in zip(units, weights, strict=True) if not tokens.intersection(unit)]
-    return max(missing, default=0.0) / top

