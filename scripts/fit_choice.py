@@ -13,7 +13,6 @@ XQuAD and CMRC, held-out Qingdao questions. The output is the same for the same 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -26,16 +25,13 @@ sys.path.insert(0, str(REPO))
 
 from assistant.answer.choice import CHOICE_FILE, COLUMNS, LinearChoice, fit_listwise, reader_columns  # noqa: E402
 from assistant.answer.reader import READER_FILE, Reader  # noqa: E402
+from assistant.answer.training import sha256  # noqa: E402
 from assistant.retrieve.choice_data import READ  # noqa: E402
 
 ROWS = REPO / "index" / "choice" / "rows.jsonl"
 OOF = REPO / "index" / "choice" / "reader_oof.json"
 L2 = 0.01
 SYSTEMS = ("hand", "features", "features+reader")
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main(argv: list[str]) -> int:
@@ -63,9 +59,9 @@ def main(argv: list[str]) -> int:
         "l2": L2,
         "languages": {lang: m.to_json() for lang, m in models.items()},
         "fitted_on": {
-            "rows": sha(ROWS),
-            "reader_oof": sha(OOF),
-            "reader": sha(READER_FILE),
+            "rows": sha256(ROWS),
+            "reader_oof": sha256(OOF),
+            "reader": sha256(READER_FILE),
             "questions": {lang: sum(r["lang"] == lang for r in dev) for lang in models},
             "sets": sorted({r["set"] for r in dev}),
         },

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from assistant.answer.reader import FROZEN, LINEARS, READER_FILE, ReaderInput, quantize_q4  # noqa: E402
+from assistant.answer.training import sha256  # noqa: E402
 from assistant.retrieve.choice_data import build  # noqa: E402
 
 ROWS = REPO / "index" / "choice" / "rows.jsonl"
@@ -191,9 +192,9 @@ def main(argv: list[str]) -> int:
         "seed": SEED,
         "learning_rates": [LR_LAYERS, LR_HEAD],
         "questions": trained,
-        "rows_file": hashlib.sha256(ROWS.read_bytes()).hexdigest(),
+        "rows_file": sha256(ROWS),
         "data_files": meta["files"],
-        "weights_sha256": hashlib.sha256(args.out.read_bytes()).hexdigest(),
+        "weights_sha256": sha256(args.out),
         "bytes": args.out.stat().st_size,
         "seconds": round(time.time() - started),
     }

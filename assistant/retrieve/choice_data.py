@@ -9,7 +9,6 @@ fit, ``test`` articles are held out). The Qingdao set is written the same way, f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -58,6 +57,7 @@ def question_rows(bot: Any, questions: Iterable[tuple[str, str, str, str, Sequen
 
 def build(index_root: Path, out: Path, embedder: Any = None, log: Callable[[str], None] = print) -> Path:
     """Write ``out`` (JSON lines: a metadata line, then rows) for both external sets and the Qingdao set."""
+    from assistant.answer.training import sha256
     from assistant.api import Assistant
     from assistant.evaluation.external import load_external, write_corpus
     from assistant.evaluation.questions import load_set
@@ -70,7 +70,7 @@ def build(index_root: Path, out: Path, embedder: Any = None, log: Callable[[str]
         cache = index_root / "external" / name
         bot = Assistant.open(write_corpus(data.documents, cache / "corpus"), cache / "index", embedder, progress=False)
         for f in data.files:
-            files[Path(f).name] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
+            files[Path(f).name] = sha256(Path(f))
         qs = [(q.qid, q.lang, q.split, q.question, q.gold) for q in data.questions]
         for row in question_rows(bot, qs):
             rows.append({"set": name, **row})
