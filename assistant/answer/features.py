@@ -83,6 +83,9 @@ def features(
     pool: Sequence[Candidate] = (
         evidence.pool if evidence.pool is not None else candidates(retriever, query, ranked, cfg)
     )
+    # in the hand-weighted order the model was fitted on: the reader (AnswerConfig.reader) may have
+    # re-ordered the pool's head, and the answerability of a question does not depend on which it cites
+    pool = sorted(pool, key=lambda c: -c.score)
     f = dict.fromkeys(NAMES, 0.0)
     terms = query.terms
     f["coverage"] = terms.coverage
@@ -151,4 +154,3 @@ def _pool(
     if asks_quantity:
         span = retriever.sentence_span(first.row)
         f["quantity1"] = float(bool(_QUANTITY.search(retriever.document_text(span.doc_id)[span.start : span.end])))
-

@@ -85,13 +85,13 @@ def build(index_root: Path, out: Path, embedder: Any = None, log: Callable[[str]
         "features": list(NAMES),
         "files": files,
         "model": bot.embedder.name,
-        "seconds": round(time.time() - started),
-    }
+    }  # no build time here: the same rows give the same file (its hash is recorded by the fits)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:
         fh.write(json.dumps({"meta": meta}, sort_keys=True) + "\n")
         for row in rows:
             fh.write(json.dumps(row, sort_keys=True) + "\n")
+    log(f"{len(rows)} rows after {time.time() - started:.0f} s")
     return out
 
 
