@@ -116,6 +116,83 @@ def report(sets: dict[str, Sequence[Row]], model: Model) -> dict[str, Any]:
     return out
 
 
+def from_records(records: Sequence[Row]) -> dict[str, Any] | None:
+    """The evaluation report's abstention section: per split and language, today's rules, the answerability
+    model at its per-language threshold, and both, over the pipeline's question records (their
+    ``confidence``); None when the answers carry no confidence (no usable model for this embedder)."""
+    from assistant.answer.answerability import shipped
+
+    rows = [
+        {**r, "features": None, "rule_abstained": r["abstained"], "first_correct": bool(r["first_citation_ok"])}
+        for r in records
+        if r.get("confidence") is not None
+    ]
+    if not rows:
+        return None
+    model = shipped()
+    out: dict[str, Any] = {}
+    for split in ("test", "dev", "all"):
+        for lang in ("all", "en", "zh"):
+            part = [r for r in rows if split in ("all", r["split"]) and lang in ("all", r["lang"])]
+            if not part:
+                continue
+            p = np.asarray([float(r["confidence"]) for r in part])
+            rule = np.asarray([bool(r["rule_abstained"]) for r in part])
+            low = p < np.asarray([model.threshold(r["lang"]) for r in part])
+            decided = {"rules": rule, "model": low, "rules+model": rule | low}
+            out[f"{split}.{lang}"] = {name: metrics(part, d, p) for name, d in decided.items()}
+    return out
+
+
+def markdown_lines(report: dict[str, Any]) -> list[str]:
+    """The evaluation report's abstention section (``from_records``), or nothing."""
+    tables = report.get("abstention")
+    if not tables:
+        return []
+    return [
+        "",
+        "## Abstention: today's rules, the answerability model (learned, at its threshold), both",
+        "",
+        "Pipeline, questions only. `model` and `rules+model` are what `AbstentionConfig(learned=True)` would do "
+        "(the default is `rules`); first citation counts an abstention as wrong. Details: docs/abstention.md.",
+        "",
+        markdown(tables).rstrip("\n"),
+    ]
+
+
+def plot_records(records: Sequence[Row], path: Path) -> Path | None:
+    """Risk-coverage of the pipeline's answers ordered by their confidence, per language (all splits)."""
+    rows = [
+        {
+            "lang": r["lang"],
+            "answerable": r["answerable"],
+            "first_correct": bool(r["first_citation_ok"]),
+            "p": r["confidence"],
+        }
+        for r in records
+        if r.get("confidence") is not None
+    ]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for lang in sorted({r["lang"] for r in rows}):
+        part = [r for r in rows if r["lang"] == lang]
+        cov, risk = risk_coverage(part, np.asarray([float(r["p"]) for r in part]))
+        ax.plot(cov, risk, label=f"{lang} (n={len(part)})")
+    ax.set(xlabel="coverage (share answered, most confident first)", ylabel="risk (share of answers wrong)")
+    ax.set(title="Answers ordered by Answer.confidence", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot(sets: dict[str, Sequence[Row]], model: Model, path: Path) -> Path:
     import matplotlib
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from assistant.errors import AssistantError
-from assistant.evaluation import faithfulness
+from assistant.evaluation import abstention, faithfulness
 
 Record = dict[str, Any]
 RANKING = ("recall@1", "recall@3", "recall@5", "mrr@10", "ndcg@10")
@@ -145,6 +145,7 @@ def build_report(bot: Any, data: Any, raw: dict[str, tuple[list[Record], list[Re
         "elapsed_s": round(elapsed, 1),
         "results": results,
         "faithfulness": faithfulness.summarise(raw["pipeline"][0]) if "pipeline" in raw else None,
+        "abstention": abstention.from_records(raw["pipeline"][0]) if "pipeline" in raw else None,
         "generator_model": getattr(getattr(bot, "generator", None), "model", None),
         "questions": {name: qs for name, (qs, _) in raw.items()},
         "turns": {name: ts for name, (_, ts) in raw.items()},
@@ -202,6 +203,7 @@ def markdown(report: Record) -> str:
         m = report["results"]["pipeline"]["all"][lang]
         lines.append(f"| {lang} | " + " | ".join(_fmt(m[k], 1) for k in keys) + " |")
     lines += faithfulness.markdown_lines(report)
+    lines += abstention.markdown_lines(report)
     return "\n".join(lines) + "\n"
 
 
@@ -236,7 +238,8 @@ def plot(report: Record, path: Path) -> None:
 
 
 def write_reports(report: Record, out: Path) -> list[Path]:
-    """``latest.json``, ``latest.md`` and ``latest.png`` in ``out`` (created if needed)."""
+    """``latest.json``, ``latest.md``, ``latest.png`` and (answers with a confidence) ``latest_risk_coverage.png``
+    in ``out`` (created if needed)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -245,7 +248,8 @@ def write_reports(report: Record, out: Path) -> list[Path]:
     paths[0].write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     paths[1].write_text(markdown(report), encoding="utf-8")
     plot(report, paths[2])
-    return paths
+    chart = abstention.plot_records(report["questions"].get("pipeline", []), out / "latest_risk_coverage.png")
+    return paths + ([chart] if chart else [])
 
 
 # ---------------------------------------------------------------- CI thresholds

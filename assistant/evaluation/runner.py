@@ -101,6 +101,7 @@ def _answer_fields(ans: Any, q: EvalQuestion) -> Record:
         "abstained": bool(ans.abstained),
         "first_citation_ok": ok if q.answerable else None,
         "citation_chars": [c.end - c.start for c in ans.citations],
+        "confidence": ans.confidence,
     } | faithfulness.fields(ans, q.lang, q.answerable, lambda d, s, e: relevant(d, s, e, q.gold))
 
 

@@ -144,3 +144,32 @@ def test_model_fitted_on_another_embedder_is_not_used(
             fake_bot.ask(q, min_confidence=0.5)
     finally:
         answerability.shipped.cache_clear()
+
+
+def test_evaluation_report_sets_rules_model_and_both_side_by_side(tmp_path: Path) -> None:
+    from assistant.evaluation import abstention
+
+    threshold = answerability.shipped().threshold("en")
+    low, high = threshold / 2, min(1.0, threshold + 0.5)
+
+    def rec(answerable: bool, conf: float, rules: bool, ok: bool) -> dict[str, Any]:
+        return {"lang": "en", "split": "test", "answerable": answerable, "confidence": conf, "abstained": rules,
+                "first_citation_ok": ok if answerable else None}  # fmt: skip
+
+    records = [rec(True, high, False, True), rec(True, low, False, True), rec(False, low, False, False)]
+    records += [rec(False, high, True, False)]
+    tables = abstention.from_records(records)
+    assert tables is not None and set(tables) == {"test.all", "test.en", "all.all", "all.en"}
+    got = tables["test.en"]
+    assert (got["rules"]["abstention_recall"], got["rules"]["false_abstention"]) == (0.5, 0.0)
+    assert (got["model"]["abstention_recall"], got["model"]["false_abstention"]) == (0.5, 0.5)
+    assert (got["rules+model"]["abstention_recall"], got["rules+model"]["false_abstention"]) == (1.0, 0.5)
+    assert got["rules"]["first_citation"] == 1.0 and got["model"]["first_citation"] == 0.5
+    lines = "\n".join(abstention.markdown_lines({"abstention": tables}))
+    assert "| test.en | rules+model | 0.667 | 1.000 | 0.500 | 0.500 |" in lines
+    chart = abstention.plot_records(records, tmp_path / "risk.png")
+    assert chart is not None and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # answers without a confidence (no model for this embedder): no section, no chart
+    bare = [{**r, "confidence": None} for r in records]
+    assert abstention.from_records(bare) is None and abstention.markdown_lines({"abstention": None}) == []
+    assert abstention.plot_records(bare, tmp_path / "none.png") is None

@@ -206,6 +206,9 @@ def test_end_to_end_reports_and_gate(
     assert (test_en["answerable"], test_en["unanswerable"]) == (2, 1)
     assert report["results"]["lexical"]["all"]["all"]["questions"] == 12
     assert (out / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the answerability model was fitted on the bundled model's scores: no confidence with this embedder
+    assert report["abstention"] is None and not (out / "latest_risk_coverage.png").exists()
+    assert all(r["confidence"] is None for r in report["questions"]["pipeline"])
     table = (out / "latest.md").read_text(encoding="utf-8")
     assert table in capsys.readouterr().out and "| zh | dense |" in table
 
