@@ -9,6 +9,9 @@ articles are used to fit, ``test`` articles are held out. One JSON line per (fol
 features, the label and what today's rules did; the fit (:mod:`assistant.answer.answerability`) reads
 only that file.
 
+``build_texts`` adds ``texts.jsonl`` beside the rows: each (fold, question)'s 8 best candidate sentences and
+which hold the gold answer, for the reader experiment (``scripts/train_reader.py --no-answer``).
+
 Passage and query vectors are cached by text under ``<out>/vectors`` so that the folds, which share most
 sentences, and the questions, asked once per fold, are embedded once.
 """
@@ -187,6 +190,43 @@ def build_rows(
         fh.write(json.dumps({"meta": meta}, ensure_ascii=False, sort_keys=True) + "\n")
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    return path
+
+
+def build_texts(data_dir: Path, work: Path, embedder: Embedder | str | None = None) -> Path:
+    """``<work>/texts.jsonl``: for every (fold, question) of the rows, the texts of the pool's first ``READ``
+    candidate sentences and which hold the gold answer (none, when its paragraph was left out), for the
+    reader. Reads the fold indexes ``build_rows`` left under ``work`` (seconds, nothing is embedded anew)."""
+    from assistant.api import Assistant
+    from assistant.embed import resolve_embedder
+    from assistant.retrieve.choice_data import READ
+    from assistant.retrieve.evidence import candidates
+
+    files = {lang: data_dir / name for lang, name in DATA_FILES.items()}
+    zh = read_squad(files["zh"])
+    asked = {
+        lang: {q["id"]: q["question"] for a in read_squad(p) for para in a["paragraphs"] for q in para["qas"]}
+        for lang, p in files.items()
+    }
+    cached = CachedEmbedder(resolve_embedder(embedder), work / "vectors")
+    path = work / "texts.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for fold in range(FOLDS):
+            _, questions = fold_set(zh, asked, fold)
+            folder = work / f"fold{fold}"
+            bot = Assistant.open(folder / "corpus", folder / "index", cached, progress=False)
+            for q in questions:
+                query = bot.retriever.prepare(q["question"], [], None)
+                pool = candidates(bot.retriever, query, bot.retriever.score(query), bot.answer_config)
+                spans = [bot.retriever.sentence_span(c.row) for c in pool[:READ]]
+                gold = [Span(*g) for g in q.pop("gold")]
+                row = {
+                    **q,
+                    "fold": fold,
+                    "texts": [bot.retriever.document_text(s.doc_id)[s.start : s.end] for s in spans],
+                    "labels": [int(bool(gold) and relevant(s.doc_id, s.start, s.end, gold)) for s in spans],
+                }
+                fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     return path
 
 
