@@ -24,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.answer.answerability import LANGS, _group, fit_lang, out_of_fold, predict, rates, threshold_for  # noqa: E402
+from assistant.answer.answerability import LANGS, article_group, fit_lang, out_of_fold, predict, rates, threshold_for  # noqa: E402
 from assistant.answer.choice import fit_listwise, reader_columns  # noqa: E402
 from assistant.answer.training import read_rows  # noqa: E402
 
@@ -55,7 +55,7 @@ def answerability(scores: dict[str, list[float]]) -> list[str]:
                 ]
                 x[split] = np.asarray(cols, dtype=np.float64)
                 y[split] = np.asarray([r["answerable"] for r in mine], dtype=np.float64)
-                g[split] = np.asarray([_group(r["article"]) for r in mine])
+                g[split] = np.asarray([article_group(r["article"]) for r in mine])
             oof = out_of_fold(x["fit"], y["fit"], g["fit"], 1.0)
             model = fit_lang(x["fit"], y["fit"], 1.0)
             p = predict(model, x["heldout"])

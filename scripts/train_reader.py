@@ -45,8 +45,9 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.answer.reader import FROZEN, LINEARS, READER_FILE, ReaderInput, quantize_q4  # noqa: E402
+from assistant.answer.reader import FROZEN, LINEARS, READER_FILE, ReaderInput  # noqa: E402
 from assistant.answer.training import build_rows, build_texts, sha256  # noqa: E402
+from assistant.embed.e5_file import quantize_q4  # noqa: E402
 from assistant.evaluation.external import data_dir  # noqa: E402
 from assistant.retrieve.choice_data import build  # noqa: E402
 

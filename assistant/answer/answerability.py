@@ -163,7 +163,8 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def _group(article: str) -> int:
+def article_group(article: str) -> int:
+    """The cross-validation group of an article (the same for every row of it)."""
     return int(hashlib.sha1(article.encode("utf-8")).hexdigest(), 16) % CV_GROUPS
 
 
@@ -199,7 +200,7 @@ def fit(meta: dict[str, Any], rows: Sequence[dict[str, Any]], l2: float = 1.0, t
             raise ModelError(f"{lang}: the fit rows need answerable and unanswerable questions")
         x = np.asarray([r["features"] for r in fit_rows], dtype=np.float64)
         y = np.asarray([r["answerable"] for r in fit_rows], dtype=np.float64)
-        oof = out_of_fold(x, y, np.asarray([_group(r["article"]) for r in fit_rows]), l2)
+        oof = out_of_fold(x, y, np.asarray([article_group(r["article"]) for r in fit_rows]), l2)
         model = fit_lang(x, y, l2)
         t = threshold_for(oof[y == 1], target)
         out["languages"][lang] = {

@@ -110,10 +110,7 @@ class SentenceChoice:
         """The model's input for the first ``read`` candidates: sentence features, then the reader's columns."""
         head = list(pool[: self.read])
         feats = pool_features(retriever, query, ranked, pool)[: len(head)]
-        texts = []
-        for c in head:
-            span = retriever.sentence_span(c.row)
-            texts.append(retriever.document_text(span.doc_id)[span.start : span.end])
+        texts = [retriever.sentence_text(c.row) for c in head]
         return np.concatenate([feats, reader_columns(np.asarray(self.reader.scores(query.text, texts)))], axis=1)
 
     def reorder(

@@ -152,5 +152,4 @@ def _pool(
     f["overlap_max"] = max(terms.overlap(retriever.sentence_tokens(c.row)) for c in pool[:20])
     f["missing_idf_ctx"] = terms.missing(around)
     if asks_quantity:
-        span = retriever.sentence_span(first.row)
-        f["quantity1"] = float(bool(_QUANTITY.search(retriever.document_text(span.doc_id)[span.start : span.end])))
+        f["quantity1"] = float(bool(_QUANTITY.search(retriever.sentence_text(first.row))))

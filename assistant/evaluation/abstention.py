@@ -70,7 +70,16 @@ def qingdao_rows(corpus: str, index: str, eval_set: str, embedder: Any = None) -
 
 
 def decisions(rows: Sequence[Row], model: Model) -> dict[str, np.ndarray]:
-    p = np.asarray([model.probability(np.asarray(r["features"]), r["lang"]) for r in rows])
+    """The model's probability of each row (the ``confidence`` its answer recorded, else from its features)
+    and the three systems' abstentions."""
+    p = np.asarray(
+        [
+            r["confidence"]
+            if r.get("confidence") is not None
+            else model.probability(np.asarray(r["features"]), r["lang"])
+            for r in rows
+        ]
+    )
     t = np.asarray([model.threshold(r["lang"]) for r in rows])
     rule = np.asarray([bool(r["rule_abstained"]) for r in rows])
     low = p < t
@@ -116,32 +125,24 @@ def report(sets: dict[str, Sequence[Row]], model: Model) -> dict[str, Any]:
     return out
 
 
+def _answered(records: Sequence[Row]) -> list[Row]:
+    """Evaluation records with a confidence, as rows of this module (what the rules did, the citation)."""
+    return [
+        {**r, "rule_abstained": r["abstained"], "first_correct": bool(r["first_citation_ok"])}
+        for r in records
+        if r.get("confidence") is not None
+    ]
+
+
 def from_records(records: Sequence[Row]) -> dict[str, Any] | None:
     """The evaluation report's abstention section: per split and language, today's rules, the answerability
     model at its per-language threshold, and both, over the pipeline's question records (their
     ``confidence``); None when the answers carry no confidence (no usable model for this embedder)."""
     from assistant.answer.answerability import shipped
 
-    rows = [
-        {**r, "features": None, "rule_abstained": r["abstained"], "first_correct": bool(r["first_citation_ok"])}
-        for r in records
-        if r.get("confidence") is not None
-    ]
-    if not rows:
-        return None
-    model = shipped()
-    out: dict[str, Any] = {}
-    for split in ("test", "dev", "all"):
-        for lang in ("all", "en", "zh"):
-            part = [r for r in rows if split in ("all", r["split"]) and lang in ("all", r["lang"])]
-            if not part:
-                continue
-            p = np.asarray([float(r["confidence"]) for r in part])
-            rule = np.asarray([bool(r["rule_abstained"]) for r in part])
-            low = p < np.asarray([model.threshold(r["lang"]) for r in part])
-            decided = {"rules": rule, "model": low, "rules+model": rule | low}
-            out[f"{split}.{lang}"] = {name: metrics(part, d, p) for name, d in decided.items()}
-    return out
+    rows = _answered(records)
+    splits = {split: [r for r in rows if split in ("all", r["split"])] for split in ("test", "dev", "all")}
+    return report({k: v for k, v in splits.items() if v}, shipped()) if rows else None
 
 
 def markdown_lines(report: dict[str, Any]) -> list[str]:
@@ -161,36 +162,11 @@ def markdown_lines(report: dict[str, Any]) -> list[str]:
 
 
 def plot_records(records: Sequence[Row], path: Path) -> Path | None:
-    """Risk-coverage of the pipeline's answers ordered by their confidence, per language (all splits)."""
-    rows = [
-        {
-            "lang": r["lang"],
-            "answerable": r["answerable"],
-            "first_correct": bool(r["first_citation_ok"]),
-            "p": r["confidence"],
-        }
-        for r in records
-        if r.get("confidence") is not None
-    ]
-    if not rows:
-        return None
-    import matplotlib
+    """The risk-coverage chart (``plot``) of the pipeline's answers, all splits; None without confidences."""
+    from assistant.answer.answerability import shipped
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for lang in sorted({r["lang"] for r in rows}):
-        part = [r for r in rows if r["lang"] == lang]
-        cov, risk = risk_coverage(part, np.asarray([float(r["p"]) for r in part]))
-        ax.plot(cov, risk, label=f"{lang} (n={len(part)})")
-    ax.set(xlabel="coverage (share answered, most confident first)", ylabel="risk (share of answers wrong)")
-    ax.set(title="Answers ordered by Answer.confidence", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    rows = _answered(records)
+    return plot({"evaluation set, all splits": rows}, shipped(), path) if rows else None
 
 
 def plot(sets: dict[str, Sequence[Row]], model: Model, path: Path) -> Path:

@@ -40,7 +40,7 @@ def question_rows(bot: Any, questions: Iterable[tuple[str, str, str, str, Sequen
             span = bot.retriever.sentence_span(c.row)
             labels.append(int(bool(gold) and relevant(span.doc_id, span.start, span.end, gold)))
             if len(texts) < READ:
-                texts.append(bot.retriever.document_text(span.doc_id)[span.start : span.end])
+                texts.append(bot.retriever.sentence_text(c.row))
         rows.append(
             {
                 "qid": qid,

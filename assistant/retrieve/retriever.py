@@ -266,6 +266,11 @@ class Retriever:
     def document_text(self, doc_id: str) -> str:
         return self.texts[doc_id]
 
+    def sentence_text(self, row: int) -> str:
+        """The sentence's text, exactly as its span cuts it from its document."""
+        span = self.sentence_span(row)
+        return self.texts[span.doc_id][span.start : span.end]
+
     def sentence_tokens(self, row: int) -> set[str]:
         """The sentence's BM25 tokens (cut with jieba's full dictionary when the index was built)."""
         return set(self.data.sentence_terms[row].split())

@@ -1,8 +1,8 @@
 """Sentence features: what is known about each candidate sentence of the pool, as one row of numbers.
 
-``pool_features(retriever, query, ranked, pool, cfg)`` returns a matrix with one row per candidate (in
+``pool_features(retriever, query, ranked, pool)`` returns a matrix with one row per candidate (in
 pool order) and one column per name in ``NAMES``. The learned sentence choice
-(:mod:`assistant.retrieve.choice`) weighs these columns; its JSON names them in this order, so the list is
+(:mod:`assistant.answer.choice`) weighs these columns; its JSON names them in this order, so the list is
 append-only (a refit is needed after any change). Everything here is read off the ranking and the
 stored sentence tokens: no model call.
 """
@@ -79,8 +79,7 @@ def pool_features(
     asks_date = bool(_ASKS_DATE.search(query.text))
     overlaps = np.zeros(n)
     for i, c in enumerate(pool):
-        span = retriever.sentence_span(c.row)
-        text = retriever.document_text(span.doc_id)[span.start : span.end]
+        text = retriever.sentence_text(c.row)
         tokens = retriever.sentence_tokens(c.row)
         rank, gap = passage_of.get(c.row, (16, -1.0))
         own = terms.overlap(tokens)

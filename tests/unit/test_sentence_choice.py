@@ -12,8 +12,9 @@ import pytest
 from assistant import Assistant
 from assistant.answer import choice as choice_module
 from assistant.answer.choice import COLUMNS, LinearChoice, SentenceChoice, fit_listwise, reader_columns
-from assistant.answer.reader import dequantize_q4, load_weights, quantize_q4
+from assistant.answer.reader import load_weights
 from assistant.config import AnswerConfig
+from assistant.embed.e5_file import dequantize_q4, quantize_q4
 from assistant.errors import AssistantError
 from assistant.retrieve.evidence import PARTS, candidates
 from assistant.retrieve.sentences import NAMES, pool_features
