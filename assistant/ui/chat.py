@@ -47,6 +47,7 @@ CSS = """
   background: #1f2937; color: #fff; font-size: 0.85em; font-weight: 400; padding: 3px 7px; border-radius: 5px;
   line-height: 1.35; box-shadow: 0 2px 6px rgba(0,0,0,.25); }
 .sources .gw:hover > .gloss-tip, .sources .gw:focus > .gloss-tip { display: block; }
+.sources .gloss-tip, .sources .gloss-tip span { color: #fff !important; }
 .sources .gloss-tip .py { font-weight: 700; margin-right: 4px; }
 .sources .gloss-line { margin-top: 6px; font-size: 0.9em; } .sources .gloss-line summary { cursor: pointer;
   color: var(--body-text-color-subdued); } .sources .gloss-words { margin: 4px 0 0; line-height: 1.6; }
