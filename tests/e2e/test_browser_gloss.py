@@ -75,4 +75,3 @@ def test_chinese_question_shows_the_plain_sentence_with_its_matches(app: AppServ
     expect(page.locator("#sources-panel details.gloss-line")).to_have_count(0)
     expect(page.locator("#sources-panel .gw")).to_have_count(0)
     assert {"卡奥斯", "D3OS"} <= set(mark.locator("b.match").all_inner_texts())
-
