@@ -1,6 +1,6 @@
 """What glossed citations and "why this sentence" cost: ``ask`` before and after, in one run, and the glosses.
 
-    .venv/bin/python scripts/bench_gloss.py [--rounds 3] [--out eval/reports/artifacts/gloss_latency.json]
+    .venv/bin/python scripts/bench_gloss.py [--rounds 3] [--limit N] [--out eval/reports/artifacts/gloss_latency.json]
 
 "before" is ``Assistant.ask`` without the matches step (evidence, answerer, confidence: the previous body of
 ``ask``), "after" is ``Assistant.ask`` as shipped; both are timed per question, interleaved and in alternating
@@ -42,6 +42,7 @@ def ms(seconds: list[float]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=0, help="an evenly spaced sample of N questions (0: all)")
     parser.add_argument("--corpus", default=str(ROOT / "corpus"))
     parser.add_argument("--index", default=str(ROOT / "index"))
     parser.add_argument("--questions", default=str(ROOT / "eval" / "questions.jsonl"))
@@ -49,12 +50,17 @@ def main() -> int:
     args = parser.parse_args()
     rows = [json.loads(line) for line in Path(args.questions).read_text(encoding="utf-8").splitlines() if line]
     questions = [str(r["question"]) for r in rows]
+    if args.limit:  # an evenly spaced sample: both languages, every topic
+        questions = questions[:: max(1, len(questions) // args.limit)][: args.limit]
     bot = Assistant.open(args.corpus, args.index, progress=False)
     for q in questions:  # warm-up: every code path and cache touched once
         bot.ask(q)
     before: list[float] = []
     after: list[float] = []
     explain: list[float] = []
+    paired: list[float] = []  # after - before, the same question in the same round
+    cpu_before: list[float] = []
+    cpu_after: list[float] = []
     for r in range(args.rounds):
         for i, q in enumerate(questions):
             runs: list[tuple[list[float], Callable[[], Answer]]] = [
@@ -62,9 +68,11 @@ def main() -> int:
                 (after, lambda q=q: bot.ask(q)),  # type: ignore[misc]
             ]
             for times, fn in runs if (r + i) % 2 == 0 else runs[::-1]:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 answer = fn()
                 times.append(time.perf_counter() - t)
+                (cpu_before if times is before else cpu_after).append(time.process_time() - c)
+            paired.append(after[-1] - before[-1])
             t = time.perf_counter()
             bot.explain(answer)
             explain.append(time.perf_counter() - t)
@@ -89,6 +97,9 @@ def main() -> int:
         "ask_before_p50_ms": ms(before),
         "ask_after_p50_ms": ms(after),
         "ask_p50_growth_ms": round(ms(after) - ms(before), 3),
+        "ask_paired_difference_p50_ms": ms(paired),
+        "ask_before_cpu_p50_ms": ms(cpu_before),
+        "ask_after_cpu_p50_ms": ms(cpu_after),
         "explain_p50_ms": ms(explain),
         "cited_sentences": len(cited),
         "gloss_cold_p50_ms": ms(cold),

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant import Assistant
-from assistant.answer.matches import explain
+from assistant.answer.matches import explain, find_matches
 from assistant.text.gloss import Gloss, gloss_words, pinyin_syllable, read_number
 from assistant.text.tokenize import Segmenter
 from assistant.types import Answer, Citation
@@ -130,6 +130,8 @@ def test_assistant_glosses_and_matches_are_exact_spans(fake_bot: Assistant) -> N
         assert doc[c.start : c.end] == c.text
         words = fake_bot.gloss(c)
         assert words and all(doc[g.start : g.end] == g.text for g in words)
+        alone = c.gloss()  # without the index: jieba's full dictionary cuts the words
+        assert alone and all(doc[g.start : g.end] == g.text for g in alone)
         assert all(doc[m.start : m.end] == m.text for m in c.matches)
     found = {(m.text, m.term, m.via) for c in answer.citations for m in c.matches}
     assert {("D3OS", "D3OS", "same"), ("卡奥斯", "卡奥斯", "same")} <= found
@@ -160,6 +162,25 @@ def test_question_words_reach_the_sentence_by_dictionary_pinyin_and_same_charact
     sentence = next(s for s in re.split(r"(?<=[。”])", doc) if "孙笑笑" in s).strip()
     c = cite(fake_bot, sentence, "What did Sun Xiaoxiao say?")
     assert ("笑笑", "Xiaoxiao", "pinyin") in {(m.text, m.term, m.via) for m in c.matches}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(PIECES, max_size=25),
+    st.lists(PIECES, max_size=4),
+    st.sampled_from(["", "when", "how many"]),
+    st.integers(0, 500),
+)
+def test_matches_are_exact_and_disjoint(pieces: list[str], terms: list[str], asks: str, base: int) -> None:
+    text = "".join(pieces)
+    document = "x" * base + text
+    words = [(t.upper(), (t.lower(),), "same") for t in terms]
+    found = find_matches(Citation("doc", base, base + len(text), 1, text), words, asks)
+    at = base
+    for m in found:
+        assert document[m.start : m.end] == m.text and at <= m.start < m.end <= base + len(text)
+        at = m.end
+        assert m.via == "number" or m.text.lower() in {t.lower() for t in terms}
 
 
 def test_how_many_marks_quantities_not_years(fake_bot: Assistant) -> None:
