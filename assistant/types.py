@@ -92,7 +92,9 @@ class Citation(Span):
         return gloss_words(self.doc_id, self.start, self.text, segmenter)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["matches"] = list(out["matches"])  # as JSON reads it back
+        return out
 
 
 @dataclass(frozen=True)
