@@ -10,6 +10,7 @@ from assistant.answer.base import Answerer, Evidence
 from assistant.answer.choice import SentenceChoice
 from assistant.answer.confidence import check_min_confidence, judge
 from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.matches import explain
 from assistant.config import (
     AbstentionConfig,
     AnswerConfig,
@@ -29,8 +30,9 @@ from assistant.library import DocumentInfo, check_writable, copy_in, delete, des
 from assistant.retrieve.evidence import Candidate, rerank_by_evidence
 from assistant.retrieve.rerank import Reranker, resolve_reranker
 from assistant.retrieve.retriever import Query, Retriever, Scored
+from assistant.text.gloss import Gloss
 from assistant.text.lang import clean_text
-from assistant.types import Answer, Document, Passage, Span
+from assistant.types import Answer, Citation, Document, Passage, Span
 
 MAX_QUESTION_CHARS = 1000  # the model reads ~512 tokens; longer questions are cut and flagged
 MAX_K = 100
@@ -212,7 +214,17 @@ class Assistant:
         threshold = check_min_confidence(min_confidence)
         evidence = self.evidence(question, history, k, doc_ids)
         answer = self.answerer.answer(evidence)
-        return judge(self.retriever, evidence, answer, self.answer_config, self.abstention_config, threshold)
+        answer = judge(self.retriever, evidence, answer, self.answer_config, self.abstention_config, threshold)
+        return self.explain(answer)
+
+    def explain(self, answer: Answer) -> Answer:
+        """The answer with each citation's ``matches``: the question's words found in it (same characters,
+        dictionary or pinyin) and, for a how-many/how-much/when question, its numbers or dates. ``ask`` does it."""
+        return explain(self.retriever, answer)
+
+    def gloss(self, citation: Citation) -> list[Gloss]:
+        """The cited sentence's words with pinyin and English (``Citation.gloss`` cut with this index's dictionary)."""
+        return citation.gloss(self.index.lexical.segmenter)
 
     def evidence(
         self,

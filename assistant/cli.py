@@ -74,7 +74,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if answer.fallback:  # a language model was asked but its answer is not used
         print(f"note: quoted answer shown; the language model's was not used ({answer.fallback})", file=sys.stderr)
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        out = answer.to_dict()
+        for cited, c in zip(out["citations"], answer.citations, strict=True):
+            cited["gloss"] = [g.to_dict() for g in bot.gloss(c)]  # words with pinyin and English (CC-CEDICT)
+        print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     print(answer.text)
     for c in answer.citations:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assistant.text.gloss import Gloss
+    from assistant.text.tokenize import Segmenter
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,46 @@ class Passage(Span):
 
 
 @dataclass(frozen=True)
+class Match(Span):
+    """Why a sentence was cited: a span of it that a word of the question reached.
+
+    ``term`` is the question's word (or "how many"/"when" for an emphasised number or date) and ``via`` how
+    it got there: "same" (the same characters or Latin word), "dictionary" (CC-CEDICT), "pinyin" (a name
+    spelled in pinyin) or "number" (a number or date that answers a how-many/how-much/when question).
+    """
+
+    text: str
+    term: str
+    via: str
+
+
+@dataclass(frozen=True)
 class Citation(Span):
-    """A sentence-sized span that supports part of an answer; ``label`` is its marker number."""
+    """A sentence-sized span that supports part of an answer; ``label`` is its marker number.
+
+    ``matches``: the question's words found in it (``Assistant.ask`` fills them); ``gloss()``: its words with
+    pinyin and English.
+    """
 
     label: int
     text: str
     score: float = 0.0
+    matches: tuple[Match, ...] = ()
+
+    def gloss(self, segmenter: Segmenter | None = None) -> list[Gloss]:
+        """The sentence's words as exact sub-spans of the document, with pinyin and English (CC-CEDICT).
+
+        Words are cut by jieba: with ``segmenter`` (``Assistant.gloss`` passes the index's corpus dictionary),
+        else with jieba's full dictionary (loaded once, about a second). Cached per sentence text.
+        """
+        from assistant.text.gloss import gloss_words
+
+        return gloss_words(self.doc_id, self.start, self.text, segmenter)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["matches"] = list(out["matches"])  # as JSON reads it back
+        return out
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 from assistant.config import RetrievalConfig
 from assistant.embed import Embedder
 from assistant.index.store import IndexData
-from assistant.text.bilingual import PINYIN, translations
+from assistant.text.bilingual import PINYIN, translate
 from assistant.text.tokenize import STOP_EN
 from assistant.types import Document, Passage, Span
 
@@ -121,22 +121,30 @@ class Retriever:
         """Tokens the corpus has, with English words replaced by their Chinese corpus terms."""
         found: list[str] = []
         units: list[tuple[str, ...]] = []
-        words = 0
-        for part in self._words(text):
-            words += 1
-            if part in self.vocab:
-                alternatives: tuple[str, ...] = (part,)
-            elif part.startswith(PINYIN):
-                alternatives = tuple(self.data.bilingual[part])
-            elif part.isalpha() and part.isascii() and part not in STOP_EN:
-                alternatives = tuple(translations(part, self.data.bilingual))
-            else:
-                continue
+        parts = self.word_terms(text)
+        words = len(parts)
+        for _, alternatives, _ in parts:
             if alternatives and alternatives not in units:
                 units.append(alternatives)
                 found.extend(t for t in alternatives if t not in found)
         weights = [max(self.idf.get(t, 0.0) for t in unit) for unit in units]
         return Terms(found, len(units) / words if words else 0.0, units, weights)
+
+    def word_terms(self, text: str) -> list[tuple[str, tuple[str, ...], str]]:
+        """Each word of ``text`` (lower-cased; a pinyin name starts with ``PINYIN``), the corpus terms it reaches
+        and how: "same" (a corpus token itself), "dictionary" (CC-CEDICT), "pinyin"; () and "" for none."""
+        out: list[tuple[str, tuple[str, ...], str]] = []
+        for part in self._words(text):
+            if part in self.vocab:
+                out.append((part, (part,), "same"))
+            elif part.startswith(PINYIN):
+                out.append((part, tuple(self.data.bilingual[part]), "pinyin"))
+            elif part.isalpha() and part.isascii() and part not in STOP_EN:
+                found, via = translate(part, self.data.bilingual)
+                out.append((part, tuple(found), via))
+            else:
+                out.append((part, (), ""))
+        return out
 
     def _words(self, text: str) -> list[str]:
         """Question tokens; joined words split ("scenario-based"), split names joined ("Gui Zhihui")."""

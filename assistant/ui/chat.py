@@ -6,18 +6,14 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoint ty
 """
 
 import json
-import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import gradio as gr
 
 from assistant.api import Assistant
-from assistant.errors import AssistantError
 from assistant.text import messages
-from assistant.types import Answer, Passage
 from assistant.ui.generated import respond_generated
 from assistant.ui.library import LibraryHandlers, PageSettings, build_filter, build_library, doc_ids_of, page_settings
 from assistant.ui.render import (
@@ -25,12 +21,11 @@ from assistant.ui.render import (
     render_no_sources,
     render_passages,
     render_question,
-    render_sources,
     stream_prefixes,
 )
+from assistant.ui.service import ChatService
 
-log = logging.getLogger("assistant.ui")
-T = TypeVar("T")
+__all__ = ["ChatService", "Handlers", "build", "launch_options", "parse_history"]
 
 CSS = """
 #sources-panel { max-height: 620px; overflow-y: auto; }
@@ -44,6 +39,19 @@ CSS = """
   box-shadow: 0 0 0 1px #e6b800; }
 .sources mark.cite.flash { animation: cite-flash 1.2s ease-out; }
 @keyframes cite-flash { 0% { background: #ff9f1a; } 100% { background: #ffe066; } }
+.sources b.match { font-weight: 700; text-decoration: underline 2px #2a7a2a; text-underline-offset: 3px; }
+.sources b.match.number { color: #b3261e; text-decoration-color: #b3261e; }
+.sources .gw { position: relative; cursor: help; border-bottom: 1px dotted #8a6d00; outline: none; }
+.sources .gw:focus { background: #fff3b0; }
+.sources .gloss-tip { display: none; position: absolute; left: 0; top: 100%; z-index: 30; white-space: nowrap;
+  background: #1f2937; color: #fff; font-size: 0.85em; font-weight: 400; padding: 3px 7px; border-radius: 5px;
+  line-height: 1.35; box-shadow: 0 2px 6px rgba(0,0,0,.25); }
+.sources .gw:hover > .gloss-tip, .sources .gw:focus > .gloss-tip { display: block; }
+.sources .gloss-tip, .sources .gloss-tip span { color: #fff !important; }
+.sources .gloss-tip .py { font-weight: 700; margin-right: 4px; }
+.sources .gloss-line { margin-top: 6px; font-size: 0.9em; } .sources .gloss-line summary { cursor: pointer;
+  color: var(--body-text-color-subdued); } .sources .gloss-words { margin: 4px 0 0; line-height: 1.6; }
+.sources .gloss-line .gl.py { font-style: italic; }
 .sources .no-sources { color: var(--body-text-color-subdued); font-style: italic; margin: 8px 2px; }
 a.cite-ref { font-weight: 700; text-decoration: none; cursor: pointer; }
 .passages { padding-left: 1.2em; }
@@ -72,35 +80,6 @@ document.addEventListener("click", function (ev) {
 }, true);
 </script>
 """
-
-
-class ChatService:
-    """Serialises calls into the shared Assistant (one index, many users) and maps errors to messages."""
-
-    def __init__(self, bot: Assistant) -> None:
-        self.bot = bot
-        self._lock = threading.Lock()
-
-    def call(self, fn: Callable[[], T]) -> T:
-        try:
-            with self._lock:
-                return fn()
-        except AssistantError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        except Exception:
-            log.exception("assistant call failed")
-            raise gr.Error(messages.INTERNAL_ERROR, print_exception=False) from None
-
-    def ask(self, question: str, history: Any, k: Any, doc_ids: Any = None) -> Answer:
-        only = {"doc_ids": doc_ids} if doc_ids else {}  # empty: every document
-        return self.call(lambda: self.bot.ask(question, history=history, k=k, **only))
-
-    def retrieve(self, question: str, k: Any, doc_ids: Any = None) -> list[Passage]:
-        only = {"doc_ids": doc_ids} if doc_ids else {}
-        return self.call(lambda: self.bot.retrieve(question, k=k, **only))
-
-    def texts(self, answer: Answer) -> dict[str, str]:
-        return self.call(lambda: {c.doc_id: self.bot.document(c.doc_id).text for c in answer.citations})
 
 
 def _whole(k: Any) -> Any:
@@ -170,7 +149,7 @@ class Handlers:
         if answer.abstained and not answer.citations:  # a low-confidence answer keeps its closest citations
             sources = render_no_sources(f"{shown} {messages.NO_SOURCE}")
         else:
-            sources = render_sources(answer.citations, self.service.texts(answer))
+            sources = self.service.sources(answer)
         turn["shown"] = shown
         new_turns = [*turns, turn]
         yield _messages(new_turns), new_turns, sources, passages, ""

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from assistant.answer.base import Evidence
 from assistant.text import messages
 from assistant.types import Answer
-from assistant.ui.render import render_no_sources, render_passages, render_sources
+from assistant.ui.render import render_no_sources, render_passages
 
 if TYPE_CHECKING:
-    from assistant.ui.chat import ChatService
+    from assistant.ui.service import ChatService
 
 log = logging.getLogger("assistant.ui")
 Render = Callable[[Sequence[dict[str, Any]], "dict[str, Any] | None"], list[dict[str, str]]]
@@ -39,7 +39,7 @@ def prepare(
 def _sources(service: ChatService, answer: Answer) -> str:
     if answer.abstained or not answer.citations:
         return render_no_sources(f"{answer.text} {messages.NO_SOURCE}")
-    return render_sources(answer.citations, service.texts(answer))
+    return service.sources(answer)
 
 
 def respond_generated(

@@ -31,7 +31,7 @@ else:  # pragma: no cover - Python 3.10: the same parser from PyPI (pip install 
 
 if TYPE_CHECKING:
     from assistant.api import Assistant
-    from assistant.ui.chat import ChatService
+    from assistant.ui.service import ChatService
 
 KEYS = {"title", "description", "examples"}
 

@@ -11,7 +11,9 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
+from assistant.text.gloss import Gloss
 from assistant.types import Citation, Passage
+from assistant.ui.glossed import cited_html, gloss_line
 
 CONTEXT_CHARS = 200
 MARKER = re.compile(r"\[(\d+)\]")
@@ -65,11 +67,15 @@ def render_sources(
     citations: Sequence[Citation],
     texts: Mapping[str, str],
     context: int = CONTEXT_CHARS,
+    glosses: Mapping[int, Sequence[Gloss]] | None = None,
 ) -> str:
     """Each citation inside its surrounding document text, the cited span in ``<mark id="cite-n">``.
 
-    ``texts`` maps a document id to its full text; offsets are ``[start, end)`` into that text.
+    ``texts`` maps a document id to its full text; offsets are ``[start, end)`` into that text. The question's
+    words found in a citation (``Citation.matches``) are marked; ``glosses`` (by label, for an English asker)
+    makes each word of the sentence show its pinyin and English, with a word-by-word line under it.
     """
+    glosses = glosses or {}
     if not citations:
         return render_no_sources("No passage of the article supports an answer, so no source is cited.")
     parts = ['<div class="sources">']
@@ -81,19 +87,24 @@ def render_sources(
             f'<span class="source-doc">{name}</span> '
             f'<span class="source-range">characters {c.start}–{c.end}</span></div>'
         )
+        words = glosses.get(c.label, ())
         if doc is None or not 0 <= c.start <= c.end <= len(doc):
-            body = f'<p class="source-text"><mark id="cite-{c.label}" class="cite">{html.escape(c.text)}</mark></p>'
+            cited = cited_html(c.text, c.start, words, c.matches)
+            body = f'<p class="source-text"><mark id="cite-{c.label}" class="cite">{cited}</mark></p>'
         else:
             before, span, after, cut_left, cut_right = _context(doc, c.start, c.end, context)
+            cited = cited_html(span, c.start, words, c.matches)
             body = (
                 '<p class="source-text">'
                 + ("…" if cut_left else "")
                 + html.escape(before)
-                + f'<mark id="cite-{c.label}" class="cite" data-label="{c.label}">{html.escape(span)}</mark>'
+                + f'<mark id="cite-{c.label}" class="cite" data-label="{c.label}">{cited}</mark>'
                 + html.escape(after)
                 + ("…" if cut_right else "")
                 + "</p>"
             )
+        if words:
+            body += gloss_line(words)
         parts.append(f'<section class="source" id="source-{c.label}">{header}{body}</section>')
     parts.append("</div>")
     return "".join(parts)

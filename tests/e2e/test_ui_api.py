@@ -170,9 +170,30 @@ def test_respond_streams_then_shows_sources(handlers: Handlers, fake_bot: Assist
     answer = fake_bot.ask(question, k=5)
     assert not answer.abstained and turns[0]["text"] == answer.text and "score" in passages
     doc = fake_bot.document(answer.citations[0].doc_id).text
-    marks = {int(n): html.unescape(t) for n, t in MARK.findall(sources)}
+    marks = {int(n): visible_text(t) for n, t in MARK.findall(sources)}  # the question's words are marked inside
     assert marks == {c.label: doc[c.start : c.end] for c in answer.citations}
+    assert '<b class="match same" title="D3OS (same words)">D3OS</b>' in sources
+    assert "gloss-tip" not in sources and "gloss-line" not in sources  # a Chinese question: no glosses
     assert 'href="#cite-1"' in messages[-1]["content"]
+
+
+def test_sources_gloss_chinese_citations_for_english_questions_only(handlers: Handlers, fake_bot: Assistant) -> None:
+    doc = fake_bot.document("qingdao_ai_plus.txt").text
+    start = doc.index("作为上海数据交易所数商之一")
+    sentence = doc[start : doc.index("。", start) + 1]
+    cited = [Citation("qingdao_ai_plus.txt", start, start + len(sentence), 1, sentence)]
+    english = handlers.service.sources(
+        Answer("What does the data exchange list as D3OS products?", "…[1]", False, cited)
+    )
+    (inside,) = MARK.findall(english)
+    shown = visible_text(re.sub(r'<span class="gloss-tip".*?</span></span>', "", inside[1]))
+    assert shown == sentence  # hover tips aside, the sentence reads exactly as stored
+    assert '<span class="py">shùjù</span> <span class="en">data</span>' in english  # 数据 with pinyin and English
+    assert english.count('<details class="gloss-line" open>') == 1 and "supply chain" in english
+    assert re.search(r'<b class="match dictionary" title="data \(dictionary\)">数据</b>', english)
+    assert '<b class="match same" title="D3OS (same words)">D3OS</b>' in english
+    chinese = handlers.service.sources(Answer("卡奥斯的D3OS是什么？", "…[1]", False, cited))
+    assert "gloss" not in chinese and '<b class="match same" title="卡奥斯 (same words)">卡奥斯</b>' in chinese
 
 
 def test_respond_abstention_shows_the_library_text_and_cites_nothing(

@@ -49,7 +49,14 @@ def test_cli_json_matches_api(real_bot: Assistant) -> None:
     data = json.loads(out.stdout)
     api = real_bot.ask("What is Kaos's D3OS?")
     assert data["text"] == api.text
-    assert data["citations"][0] == api.citations[0].to_dict()
+    cited = data["citations"][0]
+    glosses = cited.pop("gloss")  # the CLI adds each citation's words with pinyin and English
+    assert cited == api.citations[0].to_dict()
+    text = real_bot.document(cited["doc_id"]).text
+    assert glosses and all(text[g["start"] : g["end"]] == g["text"] for g in glosses)
+    assert {"D3OS"} <= {m["text"] for m in cited["matches"]}  # why this sentence: the question's words in it
+    assert all(text[m["start"] : m["end"]] == m["text"] for m in cited["matches"])
+    assert ("数据", "shùjù", "data") in {(g["text"], g["pinyin"], g["english"]) for g in glosses}
     bad = subprocess.run([*cmd, "retrieve", "   "], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -100,6 +100,65 @@ def test_html_keeps_the_article_and_drops_navigation(tmp_path: Path) -> None:
     assert doc.title == "青岛人工智能行动计划" and doc.date == "2025-03-01"
 
 
+NEWS_PARAGRAPHS = (
+    "青岛发布人工智能行动计划。",
+    "卡奥斯D3OS排产引擎已经在多家工厂部署。",
+    "海尔COSMOPlat是工业互联网的关键平台。",
+)
+
+
+def make_news_page(path: Path) -> Path:
+    """A short news page: a <nav> of 30 links, a header line, three paragraphs and a footer."""
+    links = "".join(f'<li><a href="/c/{i}">栏目{i}</a></li>' for i in range(30))
+    body = "".join(f"<p>{p}</p>" for p in NEWS_PARAGRAPHS)
+    path.write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>青岛新闻</title></head><body>
+<nav><ul>{links}</ul></nav><header>青岛新闻网 2025年3月1日 星期六</header>
+{body}<footer>版权所有 © 2025 青岛新闻网 联系我们</footer></body></html>""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_short_news_page_indexes_only_its_paragraphs(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    make_news_page(corpus / "news.html")
+    (doc,) = load(corpus / "news.html")
+    assert doc.text == "\n\n".join(NEWS_PARAGRAPHS)  # no link of the nav, no header line, no footer
+    bot = Assistant.open(corpus, tmp_path / "index", "hashing-64", progress=False)
+    assert bot.document("news.html").text == doc.text
+    answer = bot.ask("卡奥斯D3OS排产引擎")
+    assert answer.citations
+    for c in answer.citations:
+        assert doc.text[c.start : c.end] == c.text
+
+
+def test_long_page_keeps_the_whole_article(tmp_path: Path) -> None:
+    """Precision mode on a long page: every paragraph of the article, in order; the boilerplate gone."""
+    import html as markup
+
+    paragraphs = [line.strip() for line in ARTICLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    links = "".join(f'<li><a href="/c/{i}">栏目{i}</a></li>' for i in range(30))
+    body = "".join(
+        f"<h2>{markup.escape(p[3:])}</h2>" if p.startswith("## ") else f"<p>{markup.escape(p)}</p>" for p in paragraphs
+    )
+    (tmp_path / "long.html").write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>青岛</title></head><body>
+<header>青岛新闻网</header><nav><ul>{links}</ul></nav><main><article>{body}</article></main>
+<aside><h3>热门推荐</h3><ul>{links}</ul></aside><footer>版权所有 © 2025</footer></body></html>""",
+        encoding="utf-8",
+    )
+    (doc,) = load(tmp_path / "long.html")
+    kept = [p[3:] if p.startswith("## ") else p for p in paragraphs]
+    at = 0
+    for paragraph in kept:
+        found = doc.text.find(paragraph, at)
+        assert found >= 0, f"lost: {paragraph[:40]}"
+        at = found + len(paragraph)
+    assert len(kept) > 50 and "栏目" not in doc.text and "版权所有" not in doc.text and "热门推荐" not in doc.text
+
+
 def test_pdf_text_layer_with_pages(tmp_path: Path) -> None:
     (doc,) = load(make_pdf(tmp_path / "report.pdf"))
     for number, lines in enumerate(PDF_PAGES, start=1):

@@ -1,7 +1,10 @@
 """HTML pages: the main article text (no navigation, header, footer or sidebars), via trafilatura.
 
-Paragraphs are kept apart by blank lines, so chunking still breaks at paragraph ends. The page's title,
-date and canonical URL (when it states them) become the document's metadata.
+Extraction favours precision: on a short page trafilatura's default recall mode keeps a ``<nav>`` of links
+and a ``<header>`` line as article text; ``favor_precision`` drops them and still keeps every paragraph of a
+long article (tests/unit/test_loaders.py). Paragraphs are kept apart by blank lines, so chunking still breaks
+at paragraph ends. The page's title, date and canonical URL (when it states them) become the document's
+metadata.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ class HtmlLoader(Loader):
             raise self.missing(name, "trafilatura") from exc
         try:
             result = trafilatura.bare_extraction(
-                data, with_metadata=True, include_comments=False, include_tables=True, include_images=False
+                data,
+                with_metadata=True,
+                include_comments=False,
+                include_tables=True,
+                include_images=False,
+                favor_precision=True,
             )
         except Exception as exc:  # lxml and the encoding detection raise many kinds of error on broken pages
             raise CorpusError(f"{name}: the HTML cannot be parsed ({type(exc).__name__}: {exc})") from exc
