@@ -40,7 +40,8 @@ class RemoteChunks:
         return len(self.chunk_ids)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
-        """Chunk rows of these Milvus ids; -1 for ids of other versions, the head row and padding."""
+        """Chunk rows of these Milvus ids; -1 for ids of other versions and the head row (Milvus ids are hashes,
+        negative as often as not: padding is told by its score, ``NO_SCORE``)."""
         ids = np.asarray(ids, dtype=np.int64)
         if not len(self._sorted):
             return np.full(ids.shape, -1, dtype=np.int64)
@@ -110,7 +111,7 @@ class RemoteChunks:
             for q in range(len(rows)):
                 keep = np.flatnonzero(rows[q] >= 0)[:k]
                 out_scores[q, : len(keep)], out_rows[q, : len(keep)] = scores[q, keep], rows[q, keep]
-                short = short or (len(keep) < k and found[q, -1] >= 0)  # a full page: more rows may follow
+                short = short or (len(keep) < k and scores[q, -1] != NO_SCORE)  # a full page: more may follow
             if not short or limit >= MAX_LIMIT:
                 return out_scores, out_rows
             limit = min(MAX_LIMIT, limit * 4)

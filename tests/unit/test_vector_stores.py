@@ -22,25 +22,12 @@ from assistant.errors import IndexStoreError
 from assistant.index.vectors.base import VectorStore
 from assistant.index.vectors.faiss import FaissStore
 from assistant.index.vectors.milvus import MilvusStore, close_lite, connect  # noqa: E402
-from tests.support.milvus_server import empty
 
 ROOT = Path(__file__).resolve().parents[2]
 MILVUS_KINDS = ["milvus-lite", "milvus-server"]
 KINDS = ["faiss", *MILVUS_KINDS]
 DIM = 8
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").read_text().splitlines()][:20]
-
-
-@pytest.fixture
-def milvus_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """``milvus://`` a Lite folder, or the session's server emptied first; parametrized by kind."""
-    if request.param == "milvus-server":
-        uri = str(request.getfixturevalue("milvus_server"))
-        empty(uri)
-        yield uri
-        return
-    yield f"milvus://{tmp_path / 'milvus.db'}"
-    close_lite(tmp_path / "milvus.db")
 
 
 def server_has_sparse(client: object) -> bool:
