@@ -4,10 +4,11 @@
 
 The base version is N synthetic chunks (``bench/scale.py``'s clustered 384-d vectors, documents of 24 chunks,
 BM25 over tokens drawn with the article's frequencies); it is synced whole once (the "whole" column: what every
-add cost before). Then the Qingdao article is added and removed ``--repeats`` times, each time as a new version
-(its chunks embedded once with the bundled model: the "embedding" column, chunks and sentences), and each add is
-synced by difference (``assistant.index.remote.sync``: open the collection, read the head, upsert the new rows,
-count, write the head). After every add a reader of the new version must find each article chunk first.
+add cost before). Then a copy of the Qingdao article (a new document each time) is added and removed
+``--repeats`` times, each a new version (its chunks embedded once with the bundled model: the "embedding" column,
+chunks and sentences), and each sync is by difference (``assistant.index.remote.sync``: open the collection, read
+the head, delete the rows of the copy removed the time before, upsert the new rows, count, write the head).
+After every add a reader of the new version must find each article chunk first.
 ``--server`` starts the `milvus` package's standalone server in a temporary folder (test extra) and stops it.
 Writes ``milvus_sync.json`` and ``milvus_sync.md`` to ``--out`` (default ``eval/reports/artifacts``).
 """
@@ -60,8 +61,8 @@ def article_rows(embedder_name: str | None) -> dict[str, Any]:
     }
 
 
-def version(base: dict[str, Any], article: dict[str, Any] | None, work: Path, name: str) -> IndexData:
-    """An IndexData of the base chunks (and the article as one more document), in folder ``work/name``."""
+def version(base: dict[str, Any], article: dict[str, Any] | None, work: Path, name: str, copy: int = 0) -> IndexData:
+    """An IndexData of the base chunks (and copy ``copy`` of the article as one more document) in ``work/name``."""
     from assistant.index.lexical import LexicalIndex
     from assistant.index.vectors.faiss import FaissStore
 
@@ -75,8 +76,8 @@ def version(base: dict[str, Any], article: dict[str, Any] | None, work: Path, na
         tokens = tokens + article["tokens"]
         extra = np.column_stack([np.full(m, len(docs), dtype=np.int64), article["spans"]])
         chunks = np.concatenate([chunks, extra])
-        ids = np.concatenate([ids, -(np.arange(m, dtype=np.int64) + 1)])  # the article's stable ids
-        docs = [*docs, ARTICLE.name]
+        ids = np.concatenate([ids, -(np.arange(m, dtype=np.int64) + 1 + 1000 * copy)])  # the copy's stable ids
+        docs = [*docs, f"{ARTICLE.stem}-{copy}.txt"]
     index = FaissStore(vectors.shape[1], "Flat")
     index.add(vectors)
     (work / name).mkdir(exist_ok=True)
@@ -103,7 +104,7 @@ def measure(uri: str, base: dict[str, Any], article: dict[str, Any], work: Path,
     whole_s = time.perf_counter() - start
     adds, removes = [], []
     for i in range(repeats):
-        data = version(base, article, work, f"v-add-{i}")
+        data = version(base, article, work, f"v-add-{i}", copy=i)  # also deletes the copy removed before
         start = time.perf_counter()
         view = sync(client, data, "bench_sync")
         adds.append(time.perf_counter() - start)

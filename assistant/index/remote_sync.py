@@ -106,8 +106,7 @@ def write_changes(store: MilvusStore, head: Head, data: IndexData) -> Head | Non
         return None
     drop = np.setdiff1d(spare, ids)
     _save_state(data.folder.parent, head, live, np.union1d(spare, add))  # before any write: all stays tracked
-    if len(drop):
-        store.delete(drop)
+    store.discard(drop)
     rows = stable_ids(data)
     where = np.flatnonzero(np.isin(rows, add))
     _upsert(store, data, where, rows[where])
