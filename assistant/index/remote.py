@@ -22,7 +22,7 @@ from assistant.index.remote_sync import Head, collection_name, stable_ids, vocab
 from assistant.index.remote_view import RemoteChunks
 from assistant.index.store import IndexData
 from assistant.index.vectors.faiss import FLAT_LIMIT
-from assistant.index.vectors.milvus import MilvusStore, connect
+from assistant.index.vectors.milvus import MilvusStore, connect, quiet
 
 __all__ = ["ALIAS", "attach", "collection_name", "follow", "live_collection", "sync"]
 
@@ -95,13 +95,14 @@ def _view(store: MilvusStore, data: IndexData, alias: str, head: Head) -> Remote
 def live_collection(client: Any, alias: str = ALIAS) -> str | None:
     """The collection the alias points at, or None when there is no alias yet."""
     try:
-        return str(client.describe_alias(alias)["collection_name"])
+        listed = alias in client.list_aliases().get("aliases", [])
     except Exception as exc:
-        try:  # a missing alias is an error for Milvus; tell it from a server that cannot answer
-            missing = alias not in client.list_aliases().get("aliases", [])
-        except Exception:
-            missing = False
-        if missing:
+        raise IndexStoreError(f"cannot read the Milvus aliases: {exc}") from exc
+    try:
+        with quiet():  # a missing alias is an error for Milvus (and some servers list none): ask, expect failure
+            return str(client.describe_alias(alias)["collection_name"])
+    except Exception as exc:
+        if not listed:
             return None
         raise IndexStoreError(f"cannot read the Milvus alias {alias!r}: {exc}") from exc
 

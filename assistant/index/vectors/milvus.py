@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from assistant.errors import IndexStoreError
 from assistant.index.vectors.base import VectorStore
 from assistant.index.vectors.milvus_connect import EXTRA_HINT, TOKEN_ENV, close_lite, connect, pymilvus
 
-__all__ = ["EXTRA_HINT", "TOKEN_ENV", "MilvusStore", "close_lite", "connect", "doc_filter"]
+__all__ = ["EXTRA_HINT", "TOKEN_ENV", "MilvusStore", "close_lite", "connect", "doc_filter", "quiet"]
 
 log = logging.getLogger(__name__)
 HNSW_EF = 192  # like FAISS's HNSW_EF_SEARCH
@@ -35,6 +36,18 @@ MAX_LIMIT = 16384  # Milvus's largest top-k and query window
 def doc_filter(doc_ids: Sequence[str] | None) -> str:
     """A Milvus boolean expression restricting rows to these documents ('' = no restriction)."""
     return "" if doc_ids is None else f"doc_id in {json.dumps(list(doc_ids), ensure_ascii=False)}"
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence pymilvus's own error log around a call whose failure is expected and handled here."""
+    logger = logging.getLogger("pymilvus.decorators")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _and(*parts: str) -> str:
@@ -74,7 +87,8 @@ class MilvusStore(VectorStore):
         attempts = [True, False] if sparse is None else [sparse]
         for with_sparse in attempts:
             try:
-                cls._create(client, collection, dim, index_type, with_sparse)
+                with quiet():
+                    cls._create(client, collection, dim, index_type, with_sparse)
             except Exception as exc:
                 if client.has_collection(collection):  # the server may keep a collection whose index it refused
                     client.drop_collection(collection)
