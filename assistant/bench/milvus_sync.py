@@ -6,8 +6,9 @@ The base version is N synthetic chunks (``bench/scale.py``'s clustered 384-d vec
 BM25 over tokens drawn with the article's frequencies); it is synced whole once (the "whole" column: what every
 add cost before). Then a copy of the Qingdao article (a new document each time) is added and removed
 ``--repeats`` times, each a new version (its chunks embedded once with the bundled model: the "embedding" column,
-chunks and sentences), and each sync is by difference (``assistant.index.remote.sync``: open the collection, read
-the head, delete the rows of the copy removed the time before, upsert the new rows, count, write the head).
+chunks and sentences), and each is synced by difference, timed through ``assistant.index.remote.attach`` (the step
+after every build: open the collection, read the head, take the index lock, delete the rows of the copy removed
+the time before, upsert the new rows, count them, write the head, make the reader's view).
 After every add a reader of the new version must find each article chunk first.
 ``--server`` starts the `milvus` package's standalone server in a temporary folder (test extra) and stops it.
 Writes ``milvus_sync.json`` and ``milvus_sync.md`` to ``--out`` (default ``eval/reports/artifacts``).
@@ -93,21 +94,28 @@ def version(base: dict[str, Any], article: dict[str, Any] | None, work: Path, na
 
 
 def measure(uri: str, base: dict[str, Any], article: dict[str, Any], work: Path, repeats: int) -> dict[str, Any]:
-    from assistant.index.remote import sync
+    """Seconds of ``attach`` (what ``Assistant.open``, ``add`` and ``remove`` run after the version folder is built:
+    open the collection, read its head, sync) for the whole base version, then for each add and remove."""
+    from assistant.config import StoreConfig
+    from assistant.index.remote import ALIAS, attach
     from assistant.index.remote_sync import Head
-    from assistant.index.vectors.milvus import connect
+    from assistant.index.remote_view import RemoteChunks
 
-    client = connect(uri)
-    plain = version(base, None, work, "v-base")
-    start = time.perf_counter()
-    sync(client, plain, "bench_sync")
-    whole_s = time.perf_counter() - start
+    config = StoreConfig(uri=uri)
+
+    def timed(data: IndexData) -> tuple[float, RemoteChunks]:
+        start = time.perf_counter()
+        served = attach(data, config, ALIAS)
+        took = time.perf_counter() - start
+        assert served.remote is not None
+        return took, served.remote
+
+    whole_s, view = timed(version(base, None, work, "v-base"))
     adds, removes = [], []
     for i in range(repeats):
         data = version(base, article, work, f"v-add-{i}", copy=i)  # also deletes the copy removed before
-        start = time.perf_counter()
-        view = sync(client, data, "bench_sync")
-        adds.append(time.perf_counter() - start)
+        took, view = timed(data)
+        adds.append(took)
         head = Head.read(view.store)
         if head is None or head.version != data.folder.name or head.seq != 2 * i + 2:
             raise RuntimeError(f"add {i} was not synced by difference: {head}")
@@ -115,13 +123,11 @@ def measure(uri: str, base: dict[str, Any], article: dict[str, Any], work: Path,
         _, found = view.search(article["vectors"], 1)
         if found[:, 0].tolist() != new.tolist():
             raise RuntimeError(f"after add {i} a reader does not find the article's chunks first")
-        data = version(base, None, work, f"v-remove-{i}")
-        start = time.perf_counter()
-        sync(client, data, "bench_sync")
-        removes.append(time.perf_counter() - start)
+        took, view = timed(version(base, None, work, f"v-remove-{i}"))
+        removes.append(took)
     return {
         "uri": uri.split("://")[0],
-        "server_version": str(client.get_server_version()),
+        "server_version": str(view.store.client.get_server_version()),
         "sparse": bool(view.store.sparse),
         "whole_s": whole_s,
         "add_s": adds,

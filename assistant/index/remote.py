@@ -24,7 +24,7 @@ from assistant.index.store import IndexData
 from assistant.index.vectors.faiss import FLAT_LIMIT
 from assistant.index.vectors.milvus import MilvusStore, connect, quiet
 
-__all__ = ["ALIAS", "attach", "collection_name", "follow", "live_collection", "sync"]
+__all__ = ["ALIAS", "attach", "collection_name", "follow", "live", "live_collection", "open_view", "sync"]
 
 log = logging.getLogger(__name__)
 ALIAS = "assistant_chunks"  # the live collection's alias; collections are named <alias>_<version folder>
@@ -35,10 +35,17 @@ def attach(data: IndexData, store: StoreConfig, alias: str = ALIAS) -> IndexData
     if not store.uri:
         return data
     client = connect(store.uri)
-    view = open_view(client, data, alias)
-    if view is None:
-        with lock_for(data.folder.parent):
-            view = open_view(client, data, alias) or sync(client, data, alias)
+    milvus, head = live(client, alias)
+    if not _serves(milvus, head, data):
+        with lock_for(data.folder.parent):  # another process may have synced it meanwhile: look again
+            if milvus is not None and live_collection(client, alias) == milvus.collection:
+                head = Head.read(milvus)
+            else:
+                milvus, head = live(client, alias)
+            if not _serves(milvus, head, data):
+                milvus, head = sync(client, data, alias, milvus, head)
+    assert milvus is not None and head is not None
+    view = _view(milvus, data, alias, head)
     view.uri = store.uri
     return dataclasses.replace(data, remote=view)
 
@@ -51,38 +58,47 @@ def follow(previous: IndexData, data: IndexData) -> IndexData:
     return attach(data, StoreConfig(uri=remote.uri), remote.alias)
 
 
-def open_view(client: Any, data: IndexData, alias: str = ALIAS) -> RemoteChunks | None:
-    """The live collection as a view of ``data``'s version, or None when it serves another version (or none)."""
+def live(client: Any, alias: str = ALIAS) -> tuple[MilvusStore | None, Head | None]:
+    """The collection behind the alias and its head row (None, None without an alias; head None if unreadable)."""
     name = live_collection(client, alias)
     if name is None:
-        return None
-    store = MilvusStore.open(client, name)
-    head = Head.read(store)
-    if head is None or head.version != data.folder.name or head.dim != store.dim:
+        return None, None
+    store = MilvusStore.open(client, name, index_type="FLAT")  # the head row says which
+    return store, Head.read(store)
+
+
+def open_view(client: Any, data: IndexData, alias: str = ALIAS) -> RemoteChunks | None:
+    """The live collection as a view of ``data``'s version, or None when it serves another version (or none)."""
+    store, head = live(client, alias)
+    if store is None or head is None or not _serves(store, head, data):
         return None
     return _view(store, data, alias, head)
 
 
-def sync(client: Any, data: IndexData, alias: str = ALIAS) -> RemoteChunks:
-    """Bring the collection behind ``alias`` to ``data``'s version: by difference when possible, else whole."""
+def sync(
+    client: Any, data: IndexData, alias: str = ALIAS, store: MilvusStore | None = None, head: Head | None = None
+) -> tuple[MilvusStore, Head]:
+    """Bring the collection behind ``alias`` (``store``, whose head row is ``head``) to ``data``'s version: by
+    difference when possible, else whole into a new collection."""
     index_type = "FLAT" if len(data.chunks) < FLAT_LIMIT else "HNSW"
-    name = live_collection(client, alias)
-    if name is not None:
-        store = MilvusStore.open(client, name)
-        head = Head.read(store)
-        if head is not None and store.index_type == index_type:
-            new = write_changes(store, head, data)
-            if new is not None:
-                return _view(store, data, alias, new)
+    if store is not None and head is not None and head.index == index_type:
+        new = write_changes(store, head, data)
+        if new is not None:
+            return store, new
     store = write_whole(client, data, collection_name(data.folder.name, alias), index_type, vocabulary(data))
     switch_alias(client, alias, store.collection)
     head = Head.read(store)
     if head is None:
         raise IndexStoreError(f"the head row of {store.collection} cannot be read back; run `assistant index` again")
-    return _view(store, data, alias, head)
+    return store, head
+
+
+def _serves(store: MilvusStore | None, head: Head | None, data: IndexData) -> bool:
+    return store is not None and head is not None and head.version == data.folder.name and head.dim == store.dim
 
 
 def _view(store: MilvusStore, data: IndexData, alias: str, head: Head) -> RemoteChunks:
+    store.index_type = head.index
     lexical = store.sparse and head.full
     if not store.sparse:
         log.info("Milvus collection %s has no sparse vectors: BM25 is scored from the local index", store.collection)

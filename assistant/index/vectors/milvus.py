@@ -122,16 +122,17 @@ class MilvusStore(VectorStore):
         client.create_collection(collection, schema=schema, index_params=params)
 
     @classmethod
-    def open(cls, client: Any, collection: str) -> MilvusStore:
-        """An existing collection, with its dimension, index type and BM25 field read from the server."""
+    def open(cls, client: Any, collection: str, index_type: str | None = None) -> MilvusStore:
+        """An existing collection, with its dimension and BM25 field (and index type, unless given) from the server."""
         try:
             fields = {f["name"]: f for f in client.describe_collection(collection)["fields"]}
-            index = client.describe_index(collection, "vector") or {}
+            if index_type is None:
+                index_type = str((client.describe_index(collection, "vector") or {}).get("index_type", "FLAT"))
             client.load_collection(collection)  # a reopened collection starts released
         except Exception as exc:
             raise IndexStoreError(f"cannot open the Milvus collection {collection}: {exc}") from exc
         dim = int(fields["vector"]["params"]["dim"])
-        return cls(client, collection, dim, index_type=str(index.get("index_type", "FLAT")), sparse="sparse" in fields)
+        return cls(client, collection, dim, index_type=index_type, sparse="sparse" in fields)
 
     # writes
 
@@ -205,8 +206,9 @@ class MilvusStore(VectorStore):
         rows = self._read("get", self.collection, ids=[int(row)], output_fields=["vector"])
         return np.asarray(rows[0]["vector"], dtype=np.float32) if rows else None
 
-    def get(self, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
-        """The rows with these ids (those that exist), with these fields."""
+    def get(self, ids: Sequence[int], fields: Sequence[str], strong: bool = False) -> list[dict[str, Any]]:
+        """The rows with these ids (those that exist), with these fields; ``strong``: all writes so far seen."""
+        self._strong = self._strong or strong
         return list(self._read("get", self.collection, ids=[int(i) for i in ids], output_fields=list(fields)))
 
     def search(
