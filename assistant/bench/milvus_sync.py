@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 server.stop()
     report = {
+        "load_average": os.getloadavg()[0],  # this machine is shared: its load says how noisy the times are
         "chunks": args.chunks,
         "article": {"chunks": len(article["spans"]), "sentences": article["sentences"], "embed_s": article["embed_s"]},
         "stores": rows,
@@ -189,7 +191,8 @@ def markdown(report: dict[str, Any]) -> str:
     art, repeats = report["article"], len(report["stores"][0]["add_s"])
     lines = [
         f"Adding one article ({art['chunks']} chunks, {art['sentences']} sentences; embedding them "
-        f"{art['embed_s']:.2f} s) to {report['chunks']:,} chunks in Milvus, median of {repeats}:",
+        f"{art['embed_s']:.2f} s) to {report['chunks']:,} chunks in Milvus, median of {repeats} "
+        f"(load average {report['load_average']:.1f} on {os.cpu_count()} cores):",
         "",
         "| store | server | sparse BM25 field | whole version s | add s (median) | remove s (median) | add ≤ 2 s |",
         "|---|---|---|---:|---:|---:|---|",
