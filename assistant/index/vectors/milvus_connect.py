@@ -41,9 +41,34 @@ def connect(uri: str) -> Any:
     return client_module.MilvusClient(uri=f"http://127.0.0.1:{_lite_port(Path(uri[len('milvus://') :]))}")
 
 
+# pymilvus pings every 10 s, even between calls; a gRPC server refuses that by default and, after two such pings,
+# closes the connection ("too_many_pings"): an idle minute breaks the next call. Lite's server allows them here.
+PINGS = [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+
+
+def _start_lite(data_dir: str) -> tuple[Any, Any, int]:
+    """Milvus Lite's gRPC server in this process (as ``start_server_in_thread``, with pings allowed)."""
+    from concurrent import futures
+
+    import grpc  # type: ignore[import-untyped]
+    from milvus_lite.adapter.grpc import server as lite  # type: ignore[import-untyped]
+
+    db = lite.MilvusLite(data_dir)
+    size = lite._MAX_MESSAGE_SIZE
+    options = [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size), *PINGS]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=lite.DEFAULT_MAX_WORKERS), options=options)
+    lite.milvus_pb2_grpc.add_MilvusServiceServicer_to_server(lite.MilvusServicer(db), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, db, int(port)
+
+
 def _lite_port(path: Path) -> int:
     try:
-        from milvus_lite.adapter.grpc.server import start_server_in_thread  # type: ignore[import-untyped]
         from milvus_lite.exceptions import DataDirLockedError  # type: ignore[import-untyped]
     except ImportError as exc:
         raise IndexStoreError(f"milvus:// needs milvus-lite; {EXTRA_HINT}") from exc
@@ -52,7 +77,7 @@ def _lite_port(path: Path) -> int:
         if key not in _LITE:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _LITE[key] = start_server_in_thread(data_dir=key, host="127.0.0.1", port=0)
+                _LITE[key] = _start_lite(key)
             except DataDirLockedError as exc:
                 raise IndexStoreError(
                     f"another process has the Milvus Lite database {path} open (Lite allows one process per "
