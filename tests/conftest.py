@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,25 @@ def real_bot(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     folder.mkdir()
     shutil.copy(ARTICLE, folder / ARTICLE.name)
     return Assistant.open(folder, base / "index", progress=False)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Milvus server for the session (the `milvus` package's standalone 2.3.5, started on first use in a
+    temporary folder, stopped by its own stop call and PID), or the one named by $ASSISTANT_TEST_MILVUS_URI."""
+    given = os.environ.get("ASSISTANT_TEST_MILVUS_URI", "").strip()
+    if given:
+        yield given
+        return
+    from tests.support.milvus_server import MilvusServer
+
+    folder = tmp_path_factory.mktemp("milvus-server")
+    server = MilvusServer(folder)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 TIERS = {"unit": "unit", "model": "model", "e2e": "e2e"}  # folder -> marker: `pytest -m unit` runs the first tier

@@ -113,7 +113,8 @@ def _article(kind: str, corpus: str, embedder: str | None, work: Path, questions
 def _synthetic(n: int, kind: str, index_type: str, cache: Path, work: Path, questions: list[str]) -> dict[str, Any]:
     from assistant.bench.serve import PresetEmbedder, synthetic_data
     from assistant.index.lexical import LexicalIndex
-    from assistant.index.remote import _vocabulary, sync
+    from assistant.index.remote import open_view
+    from assistant.index.remote_sync import vocabulary, write_whole
     from assistant.index.vectors.faiss import FaissStore
     from assistant.index.vectors.milvus import connect
     from assistant.retrieve.retriever import Retriever
@@ -131,7 +132,10 @@ def _synthetic(n: int, kind: str, index_type: str, cache: Path, work: Path, ques
     if kind == "milvus":
         client = connect(f"milvus://{work / f'synthetic-{n}-{index_type}.db'}")
         t = time.perf_counter()  # the sync alone (FAISS above only hands the vectors over)
-        remote = sync(client, data, f"bench_{index_type.lower()}", _vocabulary(data), index_type)
+        write_whole(client, data, f"bench_{index_type.lower()}", index_type, vocabulary(data))
+        client.create_alias(f"bench_{index_type.lower()}", "bench")
+        remote = open_view(client, data, "bench")
+        assert remote is not None
         data = dataclasses.replace(data, remote=remote)
         search = remote.search
     build_s = time.perf_counter() - t

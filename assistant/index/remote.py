@@ -1,54 +1,53 @@
-"""Serving the chunk index from Milvus: sync the live version folder into a collection, then switch an alias.
+"""Serving the chunk index from Milvus: keep a collection in step with the live version folder.
 
-The local version folder stays the source of truth (texts, offsets, sentences, manifest). Its chunk rows are
-copied to the collection ``<alias>_<version folder>`` (vectors, doc ids, offsets, BM25 weights keyed by the
-folder's own bm25s term ids); only once every row is in and flushed does the alias move to it, and older
-collections are dropped. A sync that dies half-way leaves the alias on the previous collection; the next
-open (``assistant index``) drops the half-built collection and syncs again.
+The local version folder stays the source of truth (texts, offsets, sentences, manifest). ``attach`` is the one
+post-build step, for a local build as for any other: after the version folder is built or loaded, the collection
+behind the alias must serve that version (its head row names it); if not, it is synced, under the index folder's
+lock. A sync writes only what changed (``remote_sync.write_changes``: upserts and deletes by stable chunk id) or,
+when that is not possible, the whole version into a fresh collection and then moves the alias. Readers see one
+version at a time (``remote_view.RemoteChunks``). A sync that dies half-way leaves the head on the previous
+version; the next open (``assistant index``) finishes the job.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable
+import logging
 from typing import Any
-
-import numpy as np
 
 from assistant.config import StoreConfig
 from assistant.errors import IndexStoreError
 from assistant.index.layout import lock_for
+from assistant.index.remote_sync import Head, collection_name, stable_ids, vocabulary, write_changes, write_whole
+from assistant.index.remote_view import RemoteChunks
 from assistant.index.store import IndexData
 from assistant.index.vectors.faiss import FLAT_LIMIT
-from assistant.index.vectors.milvus import MilvusStore, connect
+from assistant.index.vectors.milvus import MilvusStore, connect, quiet
 
+__all__ = ["ALIAS", "attach", "collection_name", "follow", "live", "live_collection", "open_view", "sync"]
+
+log = logging.getLogger(__name__)
 ALIAS = "assistant_chunks"  # the live collection's alias; collections are named <alias>_<version folder>
-BATCH = 2000  # rows per upsert
-on_batch: Callable[[int], None] | None = None  # test hook: called with the rows written so far
-
-
-def collection_name(folder_name: str, alias: str = ALIAS) -> str:
-    """Milvus names allow letters, digits and underscores: ``v-2026...-abcd`` -> ``<alias>_v_2026..._abcd``."""
-    return f"{alias}_{re.sub(r'[^0-9A-Za-z_]', '_', folder_name)}"
 
 
 def attach(data: IndexData, store: StoreConfig, alias: str = ALIAS) -> IndexData:
-    """``data`` with its chunk rows served from Milvus (synced first when the alias is not on this version)."""
+    """``data`` with its chunk rows served from Milvus (synced first when the collection serves another version)."""
     if not store.uri:
         return data
     client = connect(store.uri)
-    name = collection_name(data.folder.name, alias)
-    vocabulary = _vocabulary(data)
-    index_type = "FLAT" if len(data.chunks) < FLAT_LIMIT else "HNSW"
-    with lock_for(data.folder.parent):
-        if live_collection(client, alias) != name or _count(client, name) != len(data.chunks):
-            milvus = sync(client, data, name, vocabulary, index_type)
-            switch_alias(client, alias, name)
-        else:
-            milvus = MilvusStore(client, name, int(data.manifest["dim"]), vocabulary, index_type)
-    milvus.uri = store.uri
-    return dataclasses.replace(data, remote=milvus)
+    milvus, head = live(client, alias)
+    if not _serves(milvus, head, data):
+        with lock_for(data.folder.parent):  # another process may have synced it meanwhile: look again
+            if milvus is not None and live_collection(client, alias) == milvus.collection:
+                head = Head.read(milvus)
+            else:
+                milvus, head = live(client, alias)
+            if not _serves(milvus, head, data):
+                milvus, head = sync(client, data, alias, milvus, head)
+    assert milvus is not None and head is not None
+    view = _view(milvus, data, alias, head)
+    view.uri = store.uri
+    return dataclasses.replace(data, remote=view)
 
 
 def follow(previous: IndexData, data: IndexData) -> IndexData:
@@ -56,48 +55,72 @@ def follow(previous: IndexData, data: IndexData) -> IndexData:
     remote = previous.remote
     if remote is None or remote.uri is None:
         return data
-    return attach(data, StoreConfig(uri=remote.uri), remote.collection.rsplit("_v_", 1)[0])
+    return attach(data, StoreConfig(uri=remote.uri), remote.alias)
+
+
+def live(client: Any, alias: str = ALIAS) -> tuple[MilvusStore | None, Head | None]:
+    """The collection behind the alias and its head row (None, None without an alias; head None if unreadable)."""
+    name = live_collection(client, alias)
+    if name is None:
+        return None, None
+    store = MilvusStore.open(client, name, index_type="FLAT")  # the head row says which
+    return store, Head.read(store)
+
+
+def open_view(client: Any, data: IndexData, alias: str = ALIAS) -> RemoteChunks | None:
+    """The live collection as a view of ``data``'s version, or None when it serves another version (or none)."""
+    store, head = live(client, alias)
+    if store is None or head is None or not _serves(store, head, data):
+        return None
+    return _view(store, data, alias, head)
+
+
+def sync(
+    client: Any, data: IndexData, alias: str = ALIAS, store: MilvusStore | None = None, head: Head | None = None
+) -> tuple[MilvusStore, Head]:
+    """Bring the collection behind ``alias`` (``store``, whose head row is ``head``) to ``data``'s version: by
+    difference when possible, else whole into a new collection."""
+    index_type = "FLAT" if len(data.chunks) < FLAT_LIMIT else "HNSW"
+    if store is not None and head is not None and head.index == index_type:
+        new = write_changes(store, head, data)
+        if new is not None:
+            return store, new
+    store = write_whole(client, data, collection_name(data.folder.name, alias), index_type, vocabulary(data))
+    switch_alias(client, alias, store.collection)
+    head = Head.read(store)
+    if head is None:
+        raise IndexStoreError(f"the head row of {store.collection} cannot be read back; run `assistant index` again")
+    return store, head
+
+
+def _serves(store: MilvusStore | None, head: Head | None, data: IndexData) -> bool:
+    return store is not None and head is not None and head.version == data.folder.name and head.dim == store.dim
+
+
+def _view(store: MilvusStore, data: IndexData, alias: str, head: Head) -> RemoteChunks:
+    store.index_type = head.index
+    lexical = store.sparse and head.full
+    if not store.sparse:
+        log.info("Milvus collection %s has no sparse vectors: BM25 is scored from the local index", store.collection)
+    elif not lexical:
+        log.info("BM25 is scored from the local index: %s was synced by difference", store.collection)
+    store.vocabulary = vocabulary(data) if lexical else {}
+    return RemoteChunks(store, stable_ids(data), alias, head.rows, lexical)
 
 
 def live_collection(client: Any, alias: str = ALIAS) -> str | None:
     """The collection the alias points at, or None when there is no alias yet."""
     try:
-        if alias not in client.list_aliases().get("aliases", []):
-            return None
-        return str(client.describe_alias(alias)["collection_name"])
+        listed = alias in client.list_aliases().get("aliases", [])
     except Exception as exc:
+        raise IndexStoreError(f"cannot read the Milvus aliases: {exc}") from exc
+    try:
+        with quiet():  # a missing alias is an error for Milvus (and some servers list none): ask, expect failure
+            return str(client.describe_alias(alias)["collection_name"])
+    except Exception as exc:
+        if not listed:
+            return None
         raise IndexStoreError(f"cannot read the Milvus alias {alias!r}: {exc}") from exc
-
-
-def sync(client: Any, data: IndexData, name: str, vocabulary: dict[str, int], index_type: str) -> MilvusStore:
-    """Write every chunk row of ``data`` into a fresh collection ``name`` and flush it."""
-    dim = int(data.manifest["dim"])
-    vectors = data.chunk_index.vectors(0, len(data.chunks))
-    if vectors is None:
-        raise IndexStoreError("the local FAISS index cannot give its vectors back; rebuild it with `assistant index`")
-    weights = _bm25_rows(data)
-    milvus = MilvusStore.create(client, name, dim, index_type)
-    milvus.vocabulary = vocabulary
-    spans = data.chunks[:, 1:3]
-    doc_ids = [data.doc_ids[int(d)] for d in data.chunks[:, 0]]
-    for start in range(0, len(data.chunks), BATCH):
-        stop = min(start + BATCH, len(data.chunks))
-        sparse = [_row(weights, r) for r in range(start, stop)]
-        milvus.add(
-            vectors[start:stop],
-            np.arange(start, stop),
-            doc_ids=doc_ids[start:stop],
-            spans=spans[start:stop],
-            sparse=sparse,
-        )
-        if on_batch is not None:
-            on_batch(stop)
-    milvus.flush()
-    if milvus.count() != len(data.chunks):
-        raise IndexStoreError(
-            f"Milvus holds {milvus.count()} rows of {name}, expected {len(data.chunks)}; run `assistant index` again"
-        )
-    return milvus
 
 
 def switch_alias(client: Any, alias: str, name: str) -> None:
@@ -114,38 +137,3 @@ def switch_alias(client: Any, alias: str, name: str) -> None:
         raise
     except Exception as exc:
         raise IndexStoreError(f"cannot switch the Milvus alias {alias!r} to {name}: {exc}") from exc
-
-
-def _count(client: Any, name: str) -> int:
-    if not client.has_collection(name):
-        return -1
-    client.load_collection(name)  # a reopened collection starts released
-    rows = client.query(name, filter="", output_fields=["count(*)"])
-    return int(rows[0]["count(*)"])
-
-
-def _bm25(data: IndexData) -> Any:
-    return getattr(data.lexical, "_bm25")  # noqa: B009  # bm25s's model: its vocabulary and score matrix
-
-
-def _vocabulary(data: IndexData) -> dict[str, int]:
-    """The version folder's bm25s term ids (persisted in ``lexical/vocab.index.json``): the sparse dimensions."""
-    return {str(t): int(i) for t, i in _bm25(data).vocab_dict.items()}
-
-
-def _bm25_rows(data: IndexData) -> Any:
-    """bm25s's per-(term, chunk) score matrix, turned chunk-major (one sparse row per chunk)."""
-    from scipy.sparse import csc_matrix
-
-    scores = _bm25(data).scores
-    indptr = np.asarray(scores["indptr"])
-    matrix = csc_matrix(
-        (np.asarray(scores["data"]), np.asarray(scores["indices"]), indptr),
-        shape=(int(scores["num_docs"]), len(indptr) - 1),
-    )
-    return matrix.tocsr()
-
-
-def _row(matrix: Any, row: int) -> dict[int, float]:
-    lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
-    return dict(zip(matrix.indices[lo:hi].tolist(), matrix.data[lo:hi].tolist(), strict=True))

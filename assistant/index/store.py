@@ -26,7 +26,7 @@ from assistant.ingest.corpus import Corpus
 from assistant.types import Document
 
 if TYPE_CHECKING:
-    from assistant.index.vectors.milvus import MilvusStore
+    from assistant.index.remote_view import RemoteChunks
 
 FORMAT_VERSION = 5
 
@@ -48,7 +48,7 @@ class IndexData:
     sentence_terms: list[str]  # per sentence, its BM25 tokens joined by spaces (full jieba dictionary)
     documents: tuple[Document, ...] = ()  # the stored texts, in doc_ids order: what citations are served from
     chunk_ids: np.ndarray | None = None  # (n,) int64 stable chunk ids (doc id, content hash, start, end)
-    remote: MilvusStore | None = None  # chunk rows served from Milvus instead (assistant.index.remote)
+    remote: RemoteChunks | None = None  # chunk rows served from Milvus instead (assistant.index.remote)
 
 
 def versions() -> dict[str, str]:

@@ -167,7 +167,7 @@ class Retriever:
         return out
 
     def _lexical(self, query: Query, include: Sequence[int] = ()) -> np.ndarray:
-        if self.data.remote is not None:  # Milvus: the same sums from its sparse BM25 field (``include``: exact too)
+        if self.data.remote is not None and self.data.remote.serves_lexical:  # Milvus's sparse BM25 field: same sums
             parts = [(query.terms.tokens, query.terms.coverage), (query.context.tokens, 0.5 * query.context.coverage)]
             size, k = len(self.data.chunks), 2 * self.config.candidates  # 2x: ties at the cut-off stay in
             return self.data.remote.lexical(parts, size, k, self._filter_docs(query), include)

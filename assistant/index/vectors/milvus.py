@@ -1,20 +1,20 @@
 """The Milvus vector store: chunk vectors and our own BM25 weights in one collection (see docs/milvus.md).
 
-Rows: ``id`` (int64 primary key: the chunk row of the version folder), ``doc_id``, ``start``, ``end``,
-``vector`` (float32, inner product on L2-normalised vectors) and ``sparse`` (the chunk's BM25 weights as
-bm25s computed them, keyed by the version's term ids; an inner product with a 0/1 query gives bm25s's score).
-URIs: ``milvus://PATH`` opens an embedded Milvus Lite folder at PATH (one process at a time);
-``http(s)://HOST:PORT`` a server, with the token from ``$ASSISTANT_MILVUS_TOKEN`` (never stored).
-pymilvus is imported on first use, so the default (FAISS) path never loads it.
+Rows: ``id`` (int64 primary key: a stable chunk id), ``doc_id``, ``start``, ``end``, ``vector`` (float32, inner
+product on L2-normalised vectors) and, where the server has sparse vectors (Milvus 2.4 on, Lite 3.x), ``sparse``
+(the chunk's BM25 weights as bm25s computed them, keyed by the version's term ids; an inner product with a 0/1
+query gives bm25s's score). Whether the server has them is found out when a collection is created, not assumed.
+Reads after this store's own writes (and its first read) ask for strong consistency, so that a server shows what
+was just written; the others take the server's default (bounded staleness, ~5 ms a search instead of ~200).
+Connections (``milvus://PATH`` Lite, ``http(s)://`` a server) are made by ``milvus_connect``.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
-import threading
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,75 +22,32 @@ import numpy as np
 
 from assistant.errors import IndexStoreError
 from assistant.index.vectors.base import VectorStore
+from assistant.index.vectors.milvus_connect import EXTRA_HINT, TOKEN_ENV, close_lite, connect, pymilvus
 
-TOKEN_ENV = "ASSISTANT_MILVUS_TOKEN"
-EXTRA_HINT = "install it with: pip install 'assistant[milvus]'"
+__all__ = ["EXTRA_HINT", "TOKEN_ENV", "MilvusStore", "close_lite", "connect", "doc_filter", "quiet"]
+
+log = logging.getLogger(__name__)
 HNSW_EF = 192  # like FAISS's HNSW_EF_SEARCH
 EMPTY_TERM = 2**32 - 2  # Milvus refuses an empty sparse row; this dimension is never in a query
 NO_SCORE = float(np.finfo(np.float32).min)  # what FAISS puts beside id -1
-_LITE: dict[str, tuple[Any, Any, int]] = {}  # absolute Lite folder -> (gRPC server, database, port)
-_LITE_GUARD = threading.Lock()
-
-
-def _pymilvus() -> Any:
-    try:
-        import pymilvus  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise IndexStoreError(f"the Milvus store needs pymilvus and milvus-lite; {EXTRA_HINT}") from exc
-    return pymilvus
-
-
-def connect(uri: str) -> Any:
-    """A ``MilvusClient`` for ``milvus://PATH`` (embedded Lite, started once per process) or ``http(s)://``."""
-    pymilvus = _pymilvus()
-    if uri.startswith(("http://", "https://")):
-        token = os.environ.get(TOKEN_ENV, "")
-        try:
-            return pymilvus.MilvusClient(uri=uri, token=token, timeout=30)
-        except Exception as exc:
-            raise IndexStoreError(f"cannot reach the Milvus server at {uri}: {exc}") from exc
-    if not uri.startswith("milvus://") or not uri[len("milvus://") :].strip():
-        raise IndexStoreError(f"store URI {uri!r} is not milvus://PATH (Milvus Lite) or http(s)://HOST:PORT")
-    return pymilvus.MilvusClient(uri=f"http://127.0.0.1:{_lite_port(Path(uri[len('milvus://') :]))}")
-
-
-def _lite_port(path: Path) -> int:
-    try:
-        from milvus_lite.adapter.grpc.server import start_server_in_thread  # type: ignore[import-untyped]
-        from milvus_lite.exceptions import DataDirLockedError  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise IndexStoreError(f"milvus:// needs milvus-lite; {EXTRA_HINT}") from exc
-    key = str(path.resolve())
-    with _LITE_GUARD:
-        if key not in _LITE:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _LITE[key] = start_server_in_thread(data_dir=key, host="127.0.0.1", port=0)
-            except DataDirLockedError as exc:
-                raise IndexStoreError(
-                    f"another process has the Milvus Lite database {path} open (Lite allows one process per "
-                    "folder): stop it, or serve the folder with `milvus-lite server --data-dir PATH --host "
-                    "127.0.0.1` and use --store http://127.0.0.1:19530"
-                ) from exc
-        return int(_LITE[key][2])
-
-
-def close_lite(path: Path | None = None) -> None:
-    """Stop the embedded Lite server(s) of this process and release their folder locks."""
-    with _LITE_GUARD:
-        keys = [str(path.resolve())] if path is not None else list(_LITE)
-        entries = [_LITE.pop(k) for k in keys if k in _LITE]
-    for server, db, _ in entries:
-        server.stop(grace=1)
-        db.close()
-
-
-atexit.register(close_lite)
+MAX_LIMIT = 16384  # Milvus's largest top-k and query window
 
 
 def doc_filter(doc_ids: Sequence[str] | None) -> str:
     """A Milvus boolean expression restricting rows to these documents ('' = no restriction)."""
     return "" if doc_ids is None else f"doc_id in {json.dumps(list(doc_ids), ensure_ascii=False)}"
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence pymilvus's own error log around a call whose failure is expected and handled here."""
+    logger = logging.getLogger("pymilvus.decorators")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _and(*parts: str) -> str:
@@ -107,18 +64,44 @@ class MilvusStore(VectorStore):
         dim: int,
         vocabulary: Mapping[str, int] | None = None,
         index_type: str = "FLAT",
+        sparse: bool = True,
     ) -> None:
         self.client = client
         self.collection = collection
         self.dim = dim
         self.vocabulary = dict(vocabulary or {})  # term -> sparse dimension (the version folder's bm25s ids)
         self.index_type = index_type
+        self.sparse = sparse  # the collection has the sparse BM25 field
         self.uri: str | None = None  # where it was opened from (set by assistant.index.remote; no token)
+        self._strong = True  # the next read must see every write made so far
 
     @classmethod
-    def create(cls, client: Any, collection: str, dim: int, index_type: str = "FLAT") -> MilvusStore:
-        """A new empty collection (an old one of that name is dropped); ``index_type`` FLAT, HNSW or IVF_FLAT."""
-        DataType = _pymilvus().DataType
+    def create(
+        cls, client: Any, collection: str, dim: int, index_type: str = "FLAT", sparse: bool | None = None
+    ) -> MilvusStore:
+        """A new empty collection (an old one of that name is dropped); ``index_type`` FLAT, HNSW or IVF_FLAT.
+
+        ``sparse``: None tries with the BM25 field and, if the server refuses it (Milvus before 2.4), creates the
+        collection without; True insists; False leaves it out.
+        """
+        attempts = [True, False] if sparse is None else [sparse]
+        for with_sparse in attempts:
+            try:
+                with quiet():
+                    cls._create(client, collection, dim, index_type, with_sparse)
+            except Exception as exc:
+                if client.has_collection(collection):  # the server may keep a collection whose index it refused
+                    client.drop_collection(collection)
+                if with_sparse and len(attempts) > 1:
+                    log.info("Milvus refused a sparse vector field (%s); %s has no BM25 field", exc, collection)
+                    continue
+                raise IndexStoreError(f"cannot create the Milvus collection {collection}: {exc}") from exc
+            return cls(client, collection, dim, index_type=index_type, sparse=with_sparse)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _create(client: Any, collection: str, dim: int, index_type: str, with_sparse: bool) -> None:
+        DataType = pymilvus().DataType
         if client.has_collection(collection):
             client.drop_collection(collection)
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -127,15 +110,29 @@ class MilvusStore(VectorStore):
         schema.add_field("start", DataType.INT64)
         schema.add_field("end", DataType.INT64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        if with_sparse:
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         params = client.prepare_index_params()
         extra = {"M": 32, "efConstruction": 200} if index_type == "HNSW" else {}
         if index_type == "IVF_FLAT":
             extra = {"nlist": 1024}
         params.add_index("vector", index_type=index_type, metric_type="IP", params=extra)
-        params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        if with_sparse:
+            params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         client.create_collection(collection, schema=schema, index_params=params)
-        return cls(client, collection, dim, index_type=index_type)
+
+    @classmethod
+    def open(cls, client: Any, collection: str, index_type: str | None = None) -> MilvusStore:
+        """An existing collection, with its dimension and BM25 field (and index type, unless given) from the server."""
+        try:
+            fields = {f["name"]: f for f in client.describe_collection(collection)["fields"]}
+            if index_type is None:
+                index_type = str((client.describe_index(collection, "vector") or {}).get("index_type", "FLAT"))
+            client.load_collection(collection)  # a reopened collection starts released
+        except Exception as exc:
+            raise IndexStoreError(f"cannot open the Milvus collection {collection}: {exc}") from exc
+        dim = int(fields["vector"]["params"]["dim"])
+        return cls(client, collection, dim, index_type=index_type, sparse="sparse" in fields)
 
     # writes
 
@@ -159,48 +156,60 @@ class MilvusStore(VectorStore):
         if len(sizes) != 1:
             raise IndexStoreError("ids, doc_ids and sparse weights must have one entry per vector")
         bounds = np.zeros((n, 2), dtype=np.int64) if spans is None else np.asarray(spans, dtype=np.int64)
-        rows = [
-            {
+        rows = []
+        for i in range(n):
+            row = {
                 "id": int(row_ids[i]),
                 "doc_id": "" if doc_ids is None else str(doc_ids[i]),
                 "start": int(bounds[i, 0]),
                 "end": int(bounds[i, 1]),
                 "vector": vectors[i].tolist(),
-                "sparse": {int(t): float(w) for t, w in (sparse[i] if sparse is not None else {}).items() if w}
-                or {EMPTY_TERM: 1.0},
             }
-            for i in range(n)
-        ]
+            if self.sparse:
+                weights = sparse[i] if sparse is not None else {}
+                row["sparse"] = {int(t): float(w) for t, w in weights.items() if w} or {EMPTY_TERM: 1.0}
+            rows.append(row)
         if rows:
-            self._call("upsert", self.collection, rows)
+            self._write("upsert", self.collection, rows)
 
     def delete(self, ids: Sequence[int] | np.ndarray) -> int:
         wanted = [int(i) for i in np.asarray(ids, dtype=np.int64)]
         if not wanted:
             return 0
-        present = self._call("query", self.collection, filter=f"id in {wanted}", output_fields=["id"])
-        self._call("delete", self.collection, ids=wanted)
+        present = self._read("query", self.collection, filter=f"id in {wanted}", output_fields=["id"])
+        self._write("delete", self.collection, ids=wanted)
         return len(present)
+
+    def discard(self, ids: Sequence[int] | np.ndarray) -> None:
+        """Remove the rows with these ids, without counting them first (one round trip)."""
+        wanted = [int(i) for i in np.asarray(ids, dtype=np.int64)]
+        if wanted:
+            self._write("delete", self.collection, ids=wanted)
 
     def delete_documents(self, doc_ids: Sequence[str]) -> int:
         """Remove every row of these documents; return how many were removed."""
         expr = doc_filter(doc_ids)
-        present = self._call("query", self.collection, filter=expr, output_fields=["id"])
-        self._call("delete", self.collection, filter=expr)
+        present = self._read("query", self.collection, filter=expr, output_fields=["id"])
+        self._write("delete", self.collection, filter=expr)
         return len(present)
 
     def flush(self) -> None:
-        self._call("flush", self.collection)
+        self._write("flush", self.collection)
 
     # reads
 
     def count(self) -> int:
-        rows = self._call("query", self.collection, filter="", output_fields=["count(*)"])
+        rows = self._read("query", self.collection, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
     def vector(self, row: int) -> np.ndarray | None:
-        rows = self._call("get", self.collection, ids=[int(row)], output_fields=["vector"])
+        rows = self._read("get", self.collection, ids=[int(row)], output_fields=["vector"])
         return np.asarray(rows[0]["vector"], dtype=np.float32) if rows else None
+
+    def get(self, ids: Sequence[int], fields: Sequence[str], strong: bool = False) -> list[dict[str, Any]]:
+        """The rows with these ids (those that exist), with these fields; ``strong``: all writes so far seen."""
+        self._strong = self._strong or strong
+        return list(self._read("get", self.collection, ids=[int(i) for i in ids], output_fields=list(fields)))
 
     def search(
         self, queries: np.ndarray, k: int, doc_ids: Sequence[str] | None = None, ids: Sequence[int] | None = None
@@ -220,46 +229,14 @@ class MilvusStore(VectorStore):
         ids: Sequence[int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Inner product of weighted term ids with the stored BM25 weights: bm25s's score for 0/1 weights."""
+        if not self.sparse:
+            raise IndexStoreError(f"the Milvus collection {self.collection} has no sparse BM25 field")
         data = [{int(t): float(w) for t, w in q.items() if w} for q in weighted_terms]
         return self._search(data, "sparse", k, doc_ids, ids, {"metric_type": "IP"})
 
     def term_query(self, tokens: Sequence[str], weight: float = 1.0) -> dict[int, float]:
         """Term ids of the known tokens, each with ``weight``."""
         return {self.vocabulary[t]: weight for t in tokens if t in self.vocabulary}
-
-    def lexical(
-        self,
-        parts: Sequence[tuple[Sequence[str], float]],
-        size: int,
-        k: int,
-        doc_ids: Sequence[str] | None = None,
-        include: Sequence[int] = (),
-    ) -> np.ndarray:
-        """The retriever's lexical array over ``size`` chunks: sum of factor × BM25 / best BM25 per part.
-
-        Like the local index, each part is normalised by its best chunk over the whole collection; the array
-        holds the ``k``-best chunks (within ``doc_ids``) and the chunks in ``include``; the rest stay 0.
-        """
-        out = np.zeros(size, dtype=np.float32)
-        queries = [(self.term_query(tokens), factor) for tokens, factor in parts if factor > 0]
-        queries = [(q, f) for q, f in queries if q]
-        if not queries:
-            return out
-        tops, _ = self.search_sparse([q for q, _ in queries], 1)
-        combined: dict[int, float] = {}
-        for (query, factor), top in zip(queries, tops[:, 0].tolist(), strict=True):
-            if top <= 0:
-                continue
-            for term, weight in query.items():
-                combined[term] = combined.get(term, 0.0) + weight * factor / top
-        if not combined:
-            return out
-        for limit, only in ((k, None), (len(include), list(include))):
-            if limit:
-                scores, ids = self.search_sparse([combined], limit, doc_ids, only)
-                keep = ids[0] >= 0
-                out[ids[0][keep]] = scores[0][keep]
-        return out
 
     def save(self, path: Path) -> None:
         """Milvus keeps the rows itself: flush them, and write where they are (never the token) to ``path``."""
@@ -275,9 +252,9 @@ class MilvusStore(VectorStore):
         ids: Sequence[int] | None,
         params: dict[str, Any],
     ) -> tuple[np.ndarray, np.ndarray]:
-        k = max(1, int(k))
+        k = min(max(1, int(k)), MAX_LIMIT)
         expr = _and(doc_filter(doc_ids), "" if ids is None else f"id in {[int(i) for i in ids]}")
-        hits = self._call(
+        hits = self._read(
             "search", self.collection, data=data, anns_field=field, limit=k, filter=expr, search_params=params
         )
         scores = np.full((len(data), k), NO_SCORE, dtype=np.float32)
@@ -286,6 +263,17 @@ class MilvusStore(VectorStore):
             for col, hit in enumerate(list(row_hits)[:k]):
                 scores[row, col], found[row, col] = float(hit["distance"]), int(hit["id"])
         return scores, found
+
+    def _write(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        self._strong = True
+        return self._call(method, *args, **kwargs)
+
+    def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if self._strong:  # a server answers from a snapshot up to ~5 s old unless asked for strong consistency
+            out = self._call(method, *args, consistency_level="Strong", **kwargs)
+            self._strong = False
+            return out
+        return self._call(method, *args, **kwargs)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
