@@ -11,6 +11,7 @@ first) so that both see the same machine load; the report gives every run, media
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import statistics
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import ChunkingParams
+
+log = logging.getLogger(__name__)
 
 BUILD_CHILD = r"""
 import json, sys, time
@@ -146,8 +149,9 @@ def measure_ray(corpus: Path, workers: int = 2, repeats: int = 2) -> dict[str, A
                     wall, result = _child(cmds[name])
                     runs[name].append(wall)
                     stages[name].append(result["stages"])
+                    log.info("%s build %.1f s %s", name, wall, result["stages"])
             manifest = _manifest(Path(tmp) / "ray")
-            moved = _moved_bytes(Path(tmp) / "ray", manifest)
+            moved = _moved_bytes(Path(tmp) / "ray" / str(manifest["folder"]), manifest)
     finally:
         ray.shutdown()
     texts = manifest["embedded"]["chunks"] + manifest["embedded"]["sentences"]
@@ -194,7 +198,7 @@ def _manifest(index: Path) -> dict[str, Any]:
     folder = current_folder(index)
     if folder is None:
         raise RuntimeError(f"no index was built in {index}")
-    return dict(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
+    return {**json.loads((folder / "manifest.json").read_text(encoding="utf-8")), "folder": folder.name}
 
 
 def markdown(result: dict[str, Any]) -> str:
