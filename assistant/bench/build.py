@@ -238,7 +238,7 @@ def ray_markdown(result: dict[str, Any]) -> str:
     rate, runs, st = result["texts_per_s"], result["runs_s"], result["stages_s"]
     driver = sum(v for k, v in st["ray"].items() if k != "documents")  # the serial part: after the workers
     per_text_worker = result["workers"] * st["ray"]["documents"] / result["texts"]  # worker-seconds per text
-    kb = 1000 * result["chars"]
+    kb = result["chars"]  # bytes per character = kB per 1,000 characters
     lines = [
         f"## Index build on Ray ({result['workers']} workers on this machine)",
         "",
