@@ -24,6 +24,7 @@ from assistant.errors import AssistantError, InputError
 from assistant.index.builder import open_or_build
 from assistant.index.remote import attach as attach_remote
 from assistant.index.remote import follow as follow_remote
+from assistant.index.shards import Runner
 from assistant.index.store import IndexData
 from assistant.ingest.corpus import Corpus, Skipped, check_doc_id, load_corpus
 from assistant.library import DocumentInfo, check_writable, copy_in, delete, describe, file_of
@@ -93,11 +94,13 @@ class Assistant:
         progress: bool = True,
         reranker: Reranker | str | None = None,
         generator: GeneratorConfig | None = None,
+        runner: Runner | None = None,
     ) -> Assistant:
-        """Load the corpus, then open the index, building it when missing or out of date."""
+        """Load the corpus, then open the index, building it when missing or out of date (the per-document
+        work of a build on ``runner``: this process by default, or ``index.ray_build.RayRunner``)."""
         corpus = load_corpus(corpus_dir)
         model = resolve_embedder(embedder)
-        data, rebuilt = open_or_build(corpus, model, chunking, Path(index_dir), rebuild, progress, store)
+        data, rebuilt = open_or_build(corpus, model, chunking, Path(index_dir), rebuild, progress, store, runner)
         data = attach_remote(data, store)  # store.uri: chunk rows served from Milvus, synced first (docs/milvus.md)
         return cls(
             corpus,

