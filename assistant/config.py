@@ -72,6 +72,10 @@ class AbstentionConfig(NamedTuple):
     # Also abstain when the answerability model's confidence is below its per-language threshold
     # (assistant/answer/answerability.json, docs/abstention.md). Off: it lowered Qingdao metrics.
     learned: bool = False
+    # An answer whose confidence (the answerability model's probability that the documents answer the
+    # question) is below this is worded as the closest the documents come (text/messages.py HEDGED),
+    # not as an answer; it keeps its citations and is not an abstention. 0 turns the wording off.
+    hedge_below: float = 0.5
 
 
 class StoreConfig(NamedTuple):

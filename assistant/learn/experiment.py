@@ -1,13 +1,13 @@
-"""Report the "no answer" reader experiment: answerability and sentence choice with its scores.
+"""Experiments measured, not shipped: answerability and sentence choice with a reader's scores.
 
-    .venv/bin/python scripts/train_reader.py --no-answer --out /tmp/reader-no-answer.npz   # ~30 min
-    .venv/bin/python scripts/reader_experiment.py /tmp/reader-no-answer.scores.json
+    python -m assistant train reader --no-answer 1200 --out /tmp/na     # a reader with a "no answer" target
+    python -m assistant.learn.experiment /tmp/na/reader_oof.json         # the two tables below
 
-Answerability (leave-paragraph-out XQuAD rows, ``index/answerability``): per language, the shipped
+Answerability (the leave-out rows, ``index/learn/answerability``): per language, the shipped
 model's 34 features, the same plus four reader columns (best logit, its lead over the second, the
 log-sum-exp of the candidates' logits, and the same with the "no answer" logit 0), and the reader columns
 alone; each fitted on the fit articles with the reader's out-of-fold scores, its threshold chosen out of
-fold for 3% false abstention (as ``scripts/fit_answerability.py``), reported on the held-out articles.
+fold for 3% false abstention (as the shipped model), reported on the held-out articles.
 Sentence choice (``index/choice/rows.jsonl``): the listwise model over the 21 sentence features + the
 reader's three columns fitted on the dev rows, first citation on the test rows. The held-out scores are
 the full model's before 4-bit quantisation. Prints Markdown; writes nothing.
@@ -21,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from assistant.answer.answerability import LANGS
+from assistant.answer.choice import reader_columns
+from assistant.learn.choice_rows import read_rows
+from assistant.learn.fit_answerability import article_group, fit_lang, out_of_fold, predict, rates, threshold_for
+from assistant.learn.fit_choice import fit_listwise
 
-from assistant.answer.answerability import LANGS, article_group, fit_lang, out_of_fold, predict, rates, threshold_for  # noqa: E402
-from assistant.answer.choice import fit_listwise, reader_columns  # noqa: E402
-from assistant.answer.training import read_rows  # noqa: E402
+INDEX = Path("index")
 
 TARGET = 0.03
 
@@ -38,7 +39,7 @@ def answer_columns(scores: list[float]) -> list[float]:
 
 
 def answerability(scores: dict[str, list[float]]) -> list[str]:
-    _, rows = read_rows(REPO / "index" / "answerability" / "rows.jsonl")
+    _, rows = read_rows(INDEX / "learn" / "answerability" / "rows.jsonl")
     out = [
         "| language | system | AUC | recall | false abstention | recall at 5% (oracle) |",
         "|---|---|---|---|---|---|",
@@ -69,7 +70,7 @@ def answerability(scores: dict[str, list[float]]) -> list[str]:
 
 
 def choice(scores: dict[str, list[float]]) -> list[str]:
-    lines = (REPO / "index" / "choice" / "rows.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (INDEX / "choice" / "rows.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines[1:]]
 
     def xy(r: dict, reader: bool) -> tuple[np.ndarray, np.ndarray]:
