@@ -1,111 +1,99 @@
-"""Experiments measured, not shipped: answerability and sentence choice with a reader's scores.
+"""Variants measured, not shipped (docs/abstention.md): ``python -m assistant.learn.experiment``.
 
-    python -m assistant train reader --no-answer 1200 --out /tmp/na     # a reader with a "no answer" target
-    python -m assistant.learn.experiment /tmp/na/reader_oof.json         # the two tables below
-
-Answerability (the leave-out rows, ``index/learn/answerability``): per language, the shipped
-model's 34 features, the same plus four reader columns (best logit, its lead over the second, the
-log-sum-exp of the candidates' logits, and the same with the "no answer" logit 0), and the reader columns
-alone; each fitted on the fit articles with the reader's out-of-fold scores, its threshold chosen out of
-fold for 3% false abstention (as the shipped model), reported on the held-out articles.
-Sentence choice (``index/choice/rows.jsonl``): the listwise model over the 21 sentence features + the
-reader's three columns fitted on the dev rows, first citation on the test rows. The held-out scores are
-the full model's before 4-bit quantisation. Prints Markdown; writes nothing.
+Answerability on the leave-out rows (``<index>/learn/answerability/rows.jsonl``): per language and variant,
+fitted on the ``fit`` rows with the threshold chosen out of fold (3% of answerable), reported on each set's
+``heldout`` rows: recall, false abstention, AUC, ECE, and the recall at 5% false abstention with a threshold
+chosen on the held-out rows themselves (an oracle, for comparison only). Variants: the L2 penalty; fitting on
+the XQuAD rows alone (without CMRC); a gradient-boosted model (scikit-learn, if installed) instead of the
+logistic regression. Prints Markdown; writes nothing.
 """
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from assistant.answer.answerability import LANGS
-from assistant.answer.choice import reader_columns
 from assistant.learn.choice_rows import read_rows
-from assistant.learn.fit_answerability import article_group, fit_lang, out_of_fold, predict, rates, threshold_for
-from assistant.learn.fit_choice import fit_listwise
+from assistant.learn.fit_answerability import article_group, fit_lang, predict, rates, threshold_for
 
-INDEX = Path("index")
-
+Row = dict[str, Any]
+Fitter = Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]]
 TARGET = 0.03
 
 
-def answer_columns(scores: list[float]) -> list[float]:
-    s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
-    lead = s[0] - s[1] if len(s) > 1 else 0.0
-    return [s[0], lead, float(np.logaddexp.reduce(s)), float(np.logaddexp.reduce(np.append(s, 0.0)))]
+def logistic(l2: float) -> Fitter:
+    def fit(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        model = fit_lang(x, y, l2)
+        return lambda z: predict(model, z)
+
+    return fit
 
 
-def answerability(scores: dict[str, list[float]]) -> list[str]:
-    _, rows = read_rows(INDEX / "learn" / "answerability" / "rows.jsonl")
-    out = [
-        "| language | system | AUC | recall | false abstention | recall at 5% (oracle) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for lang in LANGS:
-        for system in ("features", "features+reader", "reader"):
-            x, y, g = {}, {}, {}
-            for split in ("fit", "heldout"):
-                mine = [r for r in rows if r["lang"] == lang and r["split"] == split]
-                cols = [
-                    (r["features"] if system != "reader" else [])
-                    + (answer_columns(scores[f"a|{r['fold']}|{r['qid']}"]) if system != "features" else [])
-                    for r in mine
-                ]
-                x[split] = np.asarray(cols, dtype=np.float64)
-                y[split] = np.asarray([r["answerable"] for r in mine], dtype=np.float64)
-                g[split] = np.asarray([article_group(r["article"]) for r in mine])
-            oof = out_of_fold(x["fit"], y["fit"], g["fit"], 1.0)
-            model = fit_lang(x["fit"], y["fit"], 1.0)
-            p = predict(model, x["heldout"])
-            held = rates(p, y["heldout"], threshold_for(oof[y["fit"] == 1], TARGET))
-            oracle = rates(p, y["heldout"], threshold_for(p[y["heldout"] == 1], 0.05))
-            out.append(
-                f"| {lang} | {system} | {held['auc']:.3f} | {held['recall']:.3f} | "
-                f"{held['false_abstention']:.3f} | {oracle['recall']:.3f} |"
-            )
+def boosted(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(max_depth=3, learning_rate=0.05, max_iter=200, random_state=0)
+    model.fit(x, y)
+    return lambda z: np.asarray(model.predict_proba(z)[:, 1])
+
+
+def evaluate(fit_rows: Sequence[Row], held: dict[str, list[Row]], fitter: Fitter) -> dict[str, dict[str, float]]:
+    x = np.asarray([r["features"] for r in fit_rows], dtype=np.float64)
+    y = np.asarray([r["answerable"] for r in fit_rows], dtype=np.float64)
+    groups = np.asarray([article_group(r["article"]) for r in fit_rows])
+    oof = np.zeros(len(y))
+    for g in np.unique(groups):
+        test = groups == g
+        oof[test] = fitter(x[~test], y[~test])(x[test])
+    t = threshold_for(oof[y == 1], TARGET)
+    model = fitter(x, y)
+    out = {}
+    for name, rows in held.items():
+        xh = np.asarray([r["features"] for r in rows], dtype=np.float64)
+        yh = np.asarray([r["answerable"] for r in rows], dtype=np.float64)
+        p = model(xh)
+        out[name] = rates(p, yh, t) | {"oracle5": rates(p, yh, threshold_for(p[yh == 1], 0.05))["recall"]}
     return out
 
 
-def choice(scores: dict[str, list[float]]) -> list[str]:
-    lines = (INDEX / "choice" / "rows.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines[1:]]
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default=str(Path("index") / "learn" / "answerability" / "rows.jsonl"))
+    args = parser.parse_args(argv)
+    _, rows = read_rows(Path(args.rows))
+    variants: dict[str, tuple[Callable[[Row], bool], Fitter]] = {
+        "logistic l2=1 (shipped)": (lambda r: True, logistic(1.0)),
+        "logistic l2=0.3": (lambda r: True, logistic(0.3)),
+        "logistic l2=10": (lambda r: True, logistic(10.0)),
+        "logistic, XQuAD rows only": (lambda r: r["set"] == "xquad-dev", logistic(1.0)),
+    }
+    try:
+        import sklearn  # noqa: F401
 
-    def xy(r: dict, reader: bool) -> tuple[np.ndarray, np.ndarray]:
-        x = np.asarray(r["x"], dtype=np.float64)[: len(r["texts"])]
-        if reader:
-            s = np.asarray(scores[f"c|{r['set']}|{r['qid']}"][: len(x)], dtype=np.float64)
-            x = np.concatenate([x, reader_columns(s)], axis=1)
-        return x, np.asarray(r["labels"][: len(x)], dtype=np.float64)
-
-    out = ["| set | language | test questions | features + reader | reader alone |", "|---|---|---|---|---|"]
+        variants["gradient boosting"] = (lambda r: True, boosted)
+    except ImportError:
+        pass
+    print("| lang | variant | held-out set | recall | false abst. | AUC | ECE | recall at 5% (oracle) |")
+    print("|---|---|---|---|---|---|---|---|")
     for lang in LANGS:
-        model = fit_listwise([xy(r, True) for r in rows if r["lang"] == lang and r["split"] == "dev"], 0.01)
-        for name in sorted({r["set"] for r in rows}):
-            test = [r for r in rows if r["lang"] == lang and r["split"] == "test" and r["set"] == name]
-            if not test:
-                continue
-            hits, alone = [], []
-            for r in test:
-                x, y = xy(r, True)
-                hits.append(y[int(np.argmax(model.scores(x)))])
-                alone.append(y[int(np.argmax(scores[f"c|{r['set']}|{r['qid']}"][: len(y)]))])
-            out.append(f"| {name} | {lang} | {len(test)} | {np.mean(hits):.3f} | {np.mean(alone):.3f} |")
-    return out
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        raise SystemExit(
-            "usage: python scripts/reader_experiment.py <reader>.scores.json (from train_reader.py --no-answer)"
-        )
-    scores = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    print("\n".join(["## Answerability, held-out articles", "", *answerability(scores), ""]))
-    print("\n".join(["## First citation, held-out rows", "", *choice(scores)]))
+        held: dict[str, list[Row]] = {}
+        for r in rows:
+            if r["lang"] == lang and r["split"] == "heldout":
+                held.setdefault(r["set"], []).append(r)
+        for name, (keep, fitter) in variants.items():
+            fit_rows = [r for r in rows if r["lang"] == lang and r["split"] == "fit" and keep(r)]
+            for held_name, m in evaluate(fit_rows, held, fitter).items():
+                print(
+                    f"| {lang} | {name} | {held_name} | {m['recall']:.3f} | {m['false_abstention']:.3f} | "
+                    f"{m['auc']:.3f} | {m['ece']:.3f} | {m['oracle5']:.3f} |"
+                )
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

@@ -8,6 +8,8 @@ reader's "no answer" training. The fit (:mod:`assistant.learn.fit_answerability`
 
 Fold corpora and their indexes live under ``<work>/<set>/fold<f>/``; vectors are cached by text under
 ``<index>/learn/vectors`` (the folds share most sentences with each other and with the sets' own indexes).
+The Qingdao questions are added as a set of their own (``dev`` fit, ``test`` held out): news beside
+encyclopaedic articles.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from assistant.learn.choice_rows import KEEP
 from assistant.learn.leaveout import FOLDS, fold_set, read_set
 from assistant.types import Span
 
-SETS = ("xquad-dev", "cmrc-trial", "cmrc-train")
+SETS = ("xquad-dev", "cmrc-trial", "cmrc-train", "qingdao")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def build_rows(
@@ -49,7 +52,10 @@ def build_rows(
     for name in sets:
         part = work / name
         if rebuild or not (part / "rows.jsonl").is_file() or not (part / "texts.jsonl").is_file():
-            build_set_rows(name, part, CachedEmbedder(model, vectors), data, log)
+            if name == "qingdao":
+                build_qingdao_rows(part, CachedEmbedder(model, vectors), log)
+            else:
+                build_set_rows(name, part, CachedEmbedder(model, vectors), data, log)
         meta, mine = read_jsonl(part / "rows.jsonl")
         files |= meta["files"]
         rows += mine
@@ -106,6 +112,47 @@ def build_set_rows(
                 }
             )
         log(f"{name} fold {fold}: {len(questions)} questions after {time.time() - started:.0f} s")
+    write_jsonl(part / "texts.jsonl", {"files": files}, texts)
+    write_jsonl(part / "rows.jsonl", {"files": files}, rows)
+
+
+def build_qingdao_rows(part: Path, cached: CachedEmbedder, log: Callable[[str], None]) -> None:
+    """The Qingdao questions (``eval/questions.jsonl``) over the Qingdao article: news, where the other sets
+    are encyclopaedic. Its ``dev`` questions (answerable and hand-written unanswerable ones) fit, its ``test``
+    questions are held out; each question is its own cross-validation group (one article)."""
+    from assistant.api import Assistant
+    from assistant.config import AnswerConfig
+    from assistant.gold.questions import load_set
+
+    started = time.time()
+    corpus = REPO / "corpus"
+    bot = Assistant.open(corpus, part / "index", cached, progress=False, answer=AnswerConfig(reader=False))
+    cached.save()
+    questions = REPO / "eval" / "questions.jsonl"
+    rows: list[dict[str, Any]] = []
+    texts: list[dict[str, Any]] = []
+    for q in load_set(questions, bot.corpus.documents).questions:
+        ev = bot.evidence(q.question)
+        ans = bot.answerer.answer(ev)
+        first = ans.citations[0] if ans.citations else None
+        hit = bool(first and q.answerable and relevant(first.doc_id, first.start, first.end, q.gold))
+        vec = features(bot.retriever, ev, bot.answer_config, bot.abstention_config)
+        key = {
+            "qid": q.qid,
+            "lang": q.lang,
+            "question": q.question,
+            "article": f"qingdao:{q.qid}",
+            "split": "fit" if q.split == "dev" else "heldout",
+            "answerable": q.answerable,
+            "set": "qingdao",
+            "fold": 0,
+        }
+        rows.append(
+            key | {"rule_abstained": ans.abstained, "first_correct": hit, "features": [round(float(x), 6) for x in vec]}
+        )
+        texts.append(key | {"texts": [bot.retriever.sentence_text(c.row) for c in list(ev.pool or [])[:KEEP]]})
+    files = {questions.name: sha256(questions)}
+    log(f"qingdao: {len(rows)} questions after {time.time() - started:.0f} s")
     write_jsonl(part / "texts.jsonl", {"files": files}, texts)
     write_jsonl(part / "rows.jsonl", {"files": files}, rows)
 

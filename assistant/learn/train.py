@@ -120,10 +120,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--part",
-        choices=("all", "frozen0", "frozen1", "frozen2", "frozen", "half0", "half1", "full", "assemble"),
+        choices=("all", "frozen0", "frozen1", "frozen2", "frozen", "train", "assemble"),
         default="all",
-        help="reader: one part only (frozen0-2 may run at once, then frozen joins them; then half0, half1 and full "
-        "may run at once; then assemble)",
+        help="reader: one part only (frozen0-2 may run at once, then frozen joins them; then train; then assemble)",
     )
     parser.add_argument("--l2", type=float, default=1.0, help="answerability: L2 penalty (default 1.0)")
     parser.add_argument(
