@@ -52,6 +52,7 @@ class Settings(NamedTuple):
     read: int = READ  # candidates per question
     no_answer: int = 0  # unanswerable leave-out questions trained on (0: no "no answer" logit)
     calibration: float = 0.3  # share of the dev questions kept out of training to fit the sentence choice on
+    workers: int = 3  # training processes summing their gradients (the result depends on this number)
 
 
 def train_lists(row: Row, read: int) -> tuple[list[str], list[int]]:
@@ -171,18 +172,24 @@ class Trainer:
         out: torch.Tensor = head(torch.cat([x[:, 0], mean], -1)).squeeze(-1)
         return out
 
-    def train(self, idx: Sequence[int]) -> tuple[nn.ModuleList, nn.Linear]:
-        """Listwise: softmax over a question's candidates (and a "no answer" logit of 0 with ``no_answer``)."""
+    def train(self, idx: Sequence[int], rank: int = 0, world: int = 1) -> tuple[nn.ModuleList, nn.Linear]:
+        """Listwise: softmax over a question's candidates (and a "no answer" logit of 0 with ``no_answer``).
+
+        With ``world`` > 1 (``torch.distributed`` initialised, gloo), each process reads every ``world``-th
+        question of each batch and the gradients are summed across processes before the step: the same
+        updates as one process, ``world`` times the hands."""
         s = self.s
         torch.manual_seed(s.seed)
         top, head = self.fresh()
         groups = [{"params": top.parameters(), "lr": s.lr_layers}, {"params": head.parameters(), "lr": s.lr_head}]
+        params = [*top.parameters(), *head.parameters()]
         opt = torch.optim.AdamW(groups, weight_decay=0.01)
+        started = time.time()
         for epoch in range(s.epochs):
             order = np.random.default_rng(s.seed + epoch).permutation(np.asarray(idx, dtype=np.int64))
             for a in range(0, len(order), s.batch):
                 loss = torch.zeros(())
-                for i in order[a : a + s.batch]:
+                for i in order[a : a + s.batch][rank::world]:
                     r = self.rows[int(i)]
                     logits = self.score(top, head, r["question"], r["train_texts"])
                     y = torch.tensor(r["train_labels"], dtype=torch.float32)
@@ -191,8 +198,20 @@ class Trainer:
                         y = torch.cat([y, torch.tensor([0.0 if r.get("answerable", True) else 1.0])])
                     loss = loss - (y / y.sum() * F.log_softmax(logits, -1)).sum()
                 opt.zero_grad()
-                (loss / s.batch).backward()
+                if loss.requires_grad:  # a process may get no question of the last, short batch
+                    (loss / s.batch).backward()
+                if world > 1:
+                    import torch.distributed as dist
+
+                    for p in params:
+                        if p.grad is None:
+                            p.grad = torch.zeros_like(p)
+                        dist.all_reduce(p.grad)
                 opt.step()
+                if rank == 0 and (a // s.batch) % 50 == 0:
+                    print(
+                        f"step {a // s.batch}/{len(order) // s.batch} after {time.time() - started:.0f} s", flush=True
+                    )
         return top, head
 
 
@@ -260,7 +279,7 @@ def train_reader(
     held = [i for i, r in enumerate(dev) if calibration(r, settings.calibration)]
     trained = [i for i, r in enumerate(dev) if not calibration(r, settings.calibration) and trainable(r)]
     if "train" in parts:
-        top, head = trainer.train(trained)
+        top, head = _train_parallel(trainer, trained, work, rows_path, settings, leave_out_path, limit)
         export(top, head, settings.frozen, out)
         scores: dict[str, list[float]] = {}
         with torch.no_grad():
@@ -294,3 +313,76 @@ def train_reader(
     out.with_suffix(".json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     log(f"reader assembled after {time.time() - started:.0f} s")
     return info
+
+
+def _train_parallel(
+    trainer: Trainer,
+    trained: list[int],
+    work: Path,
+    rows_path: Path,
+    settings: Settings,
+    leave_out_path: Path | None,
+    limit: int,
+) -> tuple[nn.ModuleList, nn.Linear]:
+    """Rank 0 here, ranks 1.. as processes of their own sessions (each its own scheduling group on a shared
+    machine), summing gradients through ``torch.distributed`` (gloo, a rendezvous file under ``work``)."""
+    import os
+    import subprocess
+    import sys
+
+    import torch.distributed as dist
+
+    world = settings.workers
+    if world <= 1:
+        return trainer.train(trained)
+    rendezvous = work / f"ddp-{os.getpid()}"
+    rendezvous.unlink(missing_ok=True)
+    job = {
+        "rows": str(rows_path),
+        "settings": settings._asdict(),
+        "leave_out": str(leave_out_path or ""),
+        "limit": limit,
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assistant.learn.reader_train", json.dumps(job), str(rendezvous), str(rank)],
+            start_new_session=True,
+        )
+        for rank in range(1, world)
+    ]
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=0, world_size=world)
+    try:
+        model = trainer.train(trained, 0, world)
+    finally:
+        dist.destroy_process_group()
+    for proc in procs:
+        if proc.wait() != 0:
+            raise RuntimeError(f"a training worker failed (exit {proc.returncode})")
+    rendezvous.unlink(missing_ok=True)
+    return model
+
+
+def _worker(job_json: str, rendezvous: str, rank: int) -> None:
+    """One rank of :func:`_train_parallel` (``python -m assistant.learn.reader_train JOB FILE RANK``)."""
+    import torch.distributed as dist
+
+    job = json.loads(job_json)
+    settings = Settings(**job["settings"])
+    torch.set_num_threads(1)
+    _, rows = read_rows(Path(job["rows"]))
+    leave_out = read_rows(Path(job["leave_out"]))[1] if settings.no_answer and job["leave_out"] else []
+    dev = prepare(rows, leave_out, settings)
+    dev = dev[: job["limit"]] if job["limit"] else dev
+    trainer = Trainer(dev, settings, Path(job["rows"]).parent / "reader-parts", lambda _: None)
+    trained = [i for i, r in enumerate(dev) if not calibration(r, settings.calibration) and trainable(r)]
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=settings.workers)
+    try:
+        trainer.train(trained, rank, settings.workers)
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _worker(sys.argv[1], sys.argv[2], int(sys.argv[3]))
