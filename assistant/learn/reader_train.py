@@ -335,7 +335,7 @@ def _train_parallel(
     world = settings.workers
     if world <= 1:
         return trainer.train(trained)
-    rendezvous = work / f"ddp-{os.getpid()}"
+    rendezvous = (work / f"ddp-{os.getpid()}").resolve()  # a file URL needs an absolute path
     rendezvous.unlink(missing_ok=True)
     job = {
         "rows": str(rows_path),
