@@ -32,6 +32,7 @@ TARGETS = ("reader", "choice", "answerability", "all")
 
 class Paths:
     def __init__(self, index: Path, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
         self.rows = index / "choice" / "rows.jsonl"
         self.oof = index / "choice" / "reader_oof.json"
         self.work = index / "learn" / "answerability"
@@ -100,7 +101,7 @@ def fit_answerability(p: Paths, args: argparse.Namespace) -> None:
     _log(f"wrote {p.answerability}")
     for lang, ev in model["evaluation"].items():
         for key, r in sorted(ev.items()):
-            if isinstance(r, dict):
+            if isinstance(r, dict) and "recall" in r:
                 _log(
                     f"{lang} {key}: recall {r['recall']:.3f} false abstention {r['false_abstention']:.3f} "
                     f"AUC {r['auc']:.3f} ECE {r['ece']:.3f}"
