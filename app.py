@@ -24,6 +24,8 @@ def port_number(text: str) -> int:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from assistant.config import AnswerConfig
+
     parser = argparse.ArgumentParser(description="Chat with the Qingdao AI+ article assistant in a browser.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 = all)")
     parser.add_argument("--port", type=port_number, default=7860, help="port to listen on (default 7860)")
@@ -37,12 +39,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("ASSISTANT_STORE") or None,
         help="milvus://PATH or http(s)://HOST:PORT to serve the vectors from Milvus (default: local FAISS)",
     )
+    reader_env = os.environ.get("ASSISTANT_READER", "")
     parser.add_argument(
         "--reader",
-        action="store_true",
-        default=os.environ.get("ASSISTANT_READER", "") == "1",
-        help="choose cited sentences with the trained reader (better first citations, tens of ms more per "
-        "question; default $ASSISTANT_READER=1)",
+        action=argparse.BooleanOptionalAction,
+        default=reader_env == "1" if reader_env in ("0", "1") else AnswerConfig().reader,
+        help="choose cited sentences with the trained reader (better first citations, ~100 ms more per "
+        "question); --no-reader: the fast path (default: %(default)s; $ASSISTANT_READER=0/1)",
     )
     env = os.environ.get  # optional LLM answers (docs/generation.md); the environment gives the defaults
     parser.add_argument("--llm", default=env("ASSISTANT_LLM_URL") or None, help="OpenAI-compatible base URL")

@@ -66,10 +66,12 @@ class Assistant:
         self.retriever = Retriever(data, list(self._stored.values()), embedder, retrieval)
         self.reranker = reranker
         self.choice: SentenceChoice | None = None
-        if answer.reader:  # the trained reader; onnxruntime is imported here, only when asked for
-            from assistant.answer.reader import Reader
+        if answer.reader:  # the trained reader, loaded by the first question that reads (onnxruntime)
+            from assistant.answer.reader import LazyReader
 
-            self.choice = SentenceChoice.load(Reader())
+            choice = SentenceChoice.load(LazyReader())
+            # fitted on the bundled model's scores: with another embedder the hand-weighted order stays
+            self.choice = choice if choice.fits(embedder.name) else None
         extractive = ExtractiveAnswerer(self.retriever, answer, abstention)
         self.answerer: Answerer = extractive
         self.generator = generator

@@ -55,9 +55,10 @@ class AnswerConfig(NamedTuple):
     w_heading: float = 0.1
     heading_chars: int = 30
     # re-order the best candidates with the trained reader and the learned sentence choice
-    # (assistant/answer/{reader,choice}.py, docs/abstention.md): better first citations, ~40-80 ms more
-    # per question on 2 cores (onnxruntime). Off by default for that latency.
-    reader: bool = False
+    # (assistant/answer/{reader,choice}.py, docs/abstention.md): better first citations on held-out articles
+    # in both languages, ~100 ms more per question on 2 cores (onnxruntime; loaded on the first question).
+    # Used only with the embedder the choice was fitted on (the bundled model). False: the fast path.
+    reader: bool = True
 
 
 class AbstentionConfig(NamedTuple):
@@ -72,6 +73,10 @@ class AbstentionConfig(NamedTuple):
     # Also abstain when the answerability model's confidence is below its per-language threshold
     # (assistant/answer/answerability.json, docs/abstention.md). Off: it lowered Qingdao metrics.
     learned: bool = False
+    # An answer whose confidence (the answerability model's probability that the documents answer the
+    # question) is below this is worded as the closest the documents come (text/messages.py HEDGED),
+    # not as an answer; it keeps its citations and is not an abstention. 0 turns the wording off.
+    hedge_below: float = 0.5
 
 
 class StoreConfig(NamedTuple):

@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 import assistant.answer.extractive as answer  # noqa: E402
 from assistant import Assistant  # noqa: E402
-from assistant.evaluation.questions import load_set  # noqa: E402
 from assistant.evaluation.runner import evaluate  # noqa: E402
+from assistant.gold.questions import load_set  # noqa: E402
 from assistant.text.bilingual import PINYIN  # noqa: E402
 
 

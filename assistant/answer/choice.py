@@ -4,8 +4,9 @@ The pool of candidate sentences comes sorted by the hand-weighted score. With th
 (``AnswerConfig.reader``), the best ``read`` candidates are scored by the reader
 (:mod:`assistant.answer.reader`) and re-ordered by a per-language linear model over the sentence features
 (:mod:`assistant.retrieve.sentences`) and three reader columns; the rest of the pool keeps its order.
-The model is fitted listwise (softmax over a question's candidates) by ``scripts/fit_choice.py`` and
-shipped as ``choice.json`` (feature names, standardisation, weights, what it was fitted on).
+The model is fitted listwise (softmax over a question's candidates) by :mod:`assistant.learn.fit_choice`
+(``python -m assistant train choice``) and shipped as ``choice.json`` (feature names, standardisation,
+weights, what it was fitted on); this module only loads it.
 """
 
 from __future__ import annotations
@@ -54,55 +55,31 @@ class LinearChoice(NamedTuple):
         parts = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
         if any(p.shape != (len(COLUMNS),) for p in parts):
             raise AssistantError(
-                f"choice model: expected {len(COLUMNS)} numbers per field; refit: python scripts/fit_choice.py"
+                f"choice model: expected {len(COLUMNS)} numbers per field; refit: python -m assistant train choice"
             )
         return cls(*parts)
-
-
-def fit_listwise(groups: Sequence[tuple[np.ndarray, np.ndarray]], l2: float = 0.01) -> LinearChoice:
-    """Weights that maximise the softmax probability of the candidates labelled 1 (questions without one
-    are skipped); L2 on the standardised weights. Deterministic: the same groups give the same weights."""
-    from scipy.optimize import minimize  # only when fitting: not on the question path
-
-    groups = [(x, y / y.sum()) for x, y in groups if y.sum() > 0]
-    if not groups:
-        raise AssistantError("no question with a labelled candidate to fit on")
-    allx = np.concatenate([x for x, _ in groups])
-    mean, scale = allx.mean(axis=0), allx.std(axis=0)
-    scale[scale == 0] = 1.0
-    xs = [((x - mean) / scale, y) for x, y in groups]
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = 0.0, np.zeros_like(w)
-        for x, y in xs:
-            s = x @ w
-            top = s.max()
-            e = np.exp(s - top)
-            p = e / e.sum()
-            total -= float((y * (s - top - np.log(e.sum()))).sum())
-            grad -= x.T @ (y - p)
-        n = len(xs)
-        return total / n + l2 * float(w @ w) / 2, grad / n + l2 * w
-
-    res = minimize(loss, np.zeros(allx.shape[1]), jac=True, method="L-BFGS-B")
-    return LinearChoice(mean, scale, np.asarray(res.x, dtype=np.float64))
 
 
 class SentenceChoice:
     """Re-orders the head of a candidate pool by the learned model (one per question language)."""
 
-    def __init__(self, models: dict[str, LinearChoice], reader: Any, read: int) -> None:
+    def __init__(self, models: dict[str, LinearChoice], reader: Any, read: int, model: str = "") -> None:
         self.models, self.reader, self.read = models, reader, read
+        self.model = model  # the embedder whose scores it was fitted on; "" = any
+
+    def fits(self, embedder: str) -> bool:
+        """Whether the features it weighs are this embedder's (they hold its similarities)."""
+        return not self.model or self.model == embedder
 
     @classmethod
     def load(cls, reader: Any, path: Path = CHOICE_FILE) -> SentenceChoice:
         if not path.is_file():
-            raise AssistantError(f"No sentence-choice model at {path}; fit it with: python scripts/fit_choice.py")
+            raise AssistantError(f"No sentence-choice model at {path}; fit it with: python -m assistant train choice")
         data = json.loads(path.read_text(encoding="utf-8"))
         if list(data.get("columns", [])) != list(COLUMNS):
-            raise AssistantError(f"{path} was fitted on other features; refit: python scripts/fit_choice.py")
+            raise AssistantError(f"{path} was fitted on other features; refit: python -m assistant train choice")
         models = {lang: LinearChoice.from_json(m) for lang, m in data["languages"].items()}
-        return cls(models, reader, int(data["read"]))
+        return cls(models, reader, int(data["read"]), str(data.get("fitted_on", {}).get("model", "")))
 
     def columns(
         self, retriever: Retriever, query: Query, ranked: Sequence[Scored], pool: Sequence[Candidate]

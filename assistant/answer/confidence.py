@@ -1,10 +1,12 @@
 """Calibrated confidence for an answer, and abstention below a threshold (learned abstention).
 
 ``judge`` puts the answerability model's probability (:mod:`assistant.answer.answerability`) on the
-answer as ``Answer.confidence``. With a threshold — the caller's ``min_confidence``, else the model's
-per-language threshold when ``AbstentionConfig.learned`` is on — an answer below it is turned into an
-abstention that still shows what the documents come closest to ("The closest the documents come is …"),
-with its citations, so that a reader can judge it.
+answer as ``Answer.confidence``. An extractive answer below ``AbstentionConfig.hedge_below`` is worded as
+what it is, the closest the documents come ("The closest the documents come is …"), with its citations.
+With a threshold — the caller's ``min_confidence``, else the model's per-language threshold when
+``AbstentionConfig.learned`` is on — an answer below it is turned into an abstention that still shows what
+the documents come closest to ("The documents may not answer this. The closest they come is …"), with its
+citations, so that a reader can judge it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def usable(retriever: Retriever) -> Model:
     if model.embedder and model.embedder != retriever.embedder.name:
         raise ModelError(
             f"the answerability model was fitted on {model.embedder!r} scores, not {retriever.embedder.name!r}; "
-            "refit it with scripts/fit_answerability.py --rebuild --embedder ..."
+            "refit it: python -m assistant --embedder ... train answerability --rebuild"
         )
     return model
 
@@ -77,9 +79,12 @@ def judge(
             usable(retriever)  # raises ModelError with the reason
         return answer
     answer = replace(answer, confidence=round(p, 4))
-    if min_confidence is None or answer.abstained or p >= min_confidence:
-        return answer
     quote = " ".join(f"{c.text}[{c.label}]" for c in answer.citations)
+    if min_confidence is None or answer.abstained or p >= min_confidence:
+        if answer.abstained or p >= abst.hedge_below or not quote or answer.answerer != "extractive":
+            return answer
+        text = messages.with_truncation_note(messages.hedged(lang, quote), answer.truncated, lang)
+        return replace(answer, text=text, flags=(*answer.flags, "low_confidence"))
     text = messages.closest(lang, quote) if quote else messages.abstain(lang)
     return replace(
         answer,

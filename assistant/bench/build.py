@@ -72,7 +72,7 @@ def bench(corpus: str, repeats: int, articles: int | None = None, ray_workers: i
 
 def xquad_corpus(folder: Path, articles: int | None = None) -> tuple[Path, str]:
     """The XQuAD dev articles (``../shared/data``) as a corpus folder, as ``eval --set xquad-dev`` makes it."""
-    from assistant.evaluation.external import limit_articles, load_external, write_corpus
+    from assistant.gold.squad import limit_articles, load_external, write_corpus
 
     data = limit_articles(load_external("xquad-dev"), articles)
     return write_corpus(data.documents, folder), f"xquad-dev, {len(data.documents)} articles"

@@ -73,9 +73,10 @@ def markdown(report: dict[str, Any]) -> str:
         ("retrieve", "retrieve"),
         ("ask", "ask"),
         ("peer", "LangChain-style peer"),
+        ("ask_fast", "ask without the reader (--no-reader)"),
         ("ask_reader", "ask with the reader (--reader)"),
     ):
-        if key not in art:  # reports written before the reader existed
+        if key not in art:  # reports written before the reader was the default
             continue
         lines.append(
             f"| {label} | {art[key]['p50_ms']:.2f} | {art[key]['p95_ms']:.2f} | {art[key]['p50_ms'] / floor:.2f} |"

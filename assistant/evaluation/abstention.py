@@ -1,40 +1,34 @@
 """Abstention report: today's rules, the answerability model, and both, side by side (docs/abstention.md).
 
-    python -m assistant.evaluation.abstention --out /tmp/evalx
-
-Two sets: the held-out articles of the leave-paragraph-out XQuAD rows (``index/answerability/rows.jsonl``,
-built by ``scripts/fit_answerability.py``) and the Qingdao set in ``eval/`` (asked once through the
-pipeline here; conversations with the history of the rule-based answers). For each set, language and
-system: abstention precision and recall, false abstention, first-citation rate (answerable questions
-whose first citation holds the answer, abstentions counting as wrong) and the model's AUC; plus a
-risk-coverage curve (risk = share of answered questions that are unanswerable or wrongly cited).
+For each set, language and system: abstention precision and recall, false abstention, first-citation rate
+(answerable questions whose first citation holds the answer, abstentions counting as wrong), the model's AUC
+and its calibration (ECE of the confidence against "the documents answer it"); plus a risk-coverage curve
+(risk = share of answered questions that are unanswerable or wrongly cited). ``python -m assistant eval``
+reports it for its own questions (``from_records``); ``python -m assistant.learn.report`` adds the
+held-out leave-out rows of the training sets.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.answer.answerability import DEFAULT_PATH, Model, auc, load
-from assistant.answer.training import read_rows
+from assistant.answer.answerability import Model
+from assistant.gold.metrics import auc, ece
 
 Row = dict[str, Any]
 SYSTEMS = ("rules", "model", "rules+model")
-REPO = Path(__file__).resolve().parents[2]
 
 
 def qingdao_rows(corpus: str, index: str, eval_set: str, embedder: Any = None) -> list[Row]:
     """One row per Qingdao question and conversation turn: features, what the rules did, the citation."""
     from assistant.answer.features import features
     from assistant.api import Assistant
-    from assistant.evaluation.questions import load_set
-    from assistant.evaluation.runner import relevant
+    from assistant.gold.questions import load_set
+    from assistant.gold.relevance import relevant
 
     bot = Assistant.open(corpus, index, embedder, progress=False)
     data = load_set(eval_set, bot.corpus.documents, "all")
@@ -103,6 +97,7 @@ def metrics(rows: Sequence[Row], abstained: np.ndarray, p: np.ndarray) -> dict[s
         # the rows hold the rule-based answer's citation: with "model" alone, a lower bound
         "first_citation": share(int((ok & ans & ~abstained).sum()), int(ans.sum())),
         "auc": round(auc(p, ans), 4) if ans.any() and un.any() else None,
+        "ece": round(ece(p, ans), 4) if len(rows) else None,
     }
 
 
@@ -201,46 +196,10 @@ def plot(sets: dict[str, Sequence[Row]], model: Model, path: Path) -> Path:
 
 
 def markdown(tables: dict[str, Any]) -> str:
-    cols = ("abstention_precision", "abstention_recall", "false_abstention", "first_citation", "auc", "n")
+    cols = ("abstention_precision", "abstention_recall", "false_abstention", "first_citation", "auc", "ece", "n")
     lines = ["| set.lang | system | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for key, systems in tables.items():
         for system, m in systems.items():
             cells = ["–" if m[c] is None else f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c]) for c in cols]
             lines.append(f"| {key} | {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Abstention report: rules vs the answerability model")
-    parser.add_argument("--rows", default=str(REPO / "index" / "answerability" / "rows.jsonl"))
-    parser.add_argument("--model", default=str(DEFAULT_PATH), help="answerability JSON (default: shipped)")
-    parser.add_argument("--corpus", default="corpus")
-    parser.add_argument("--index", default="index")
-    parser.add_argument("--set", dest="eval_set", default="eval")
-    parser.add_argument("--no-qingdao", action="store_true", help="only the held-out XQuAD rows")
-    parser.add_argument("--out", default="eval/reports", help="report folder")
-    args = parser.parse_args(argv)
-    model = load(args.model)
-    sets: dict[str, Sequence[Row]] = {}
-    rows_path = Path(args.rows)
-    if rows_path.is_file():
-        _, rows = read_rows(rows_path)
-        sets["xquad-heldout"] = [r for r in rows if r["split"] == "heldout"]
-    if not args.no_qingdao:
-        q = qingdao_rows(args.corpus, args.index, args.eval_set)
-        sets["qingdao"] = q
-        sets["qingdao-test"] = [r for r in q if r["split"] == "test"]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tables = report(sets, model)
-    png = plot({k: v for k, v in sets.items() if k != "qingdao-test"}, model, out / "abstention_risk_coverage.png")
-    (out / "abstention.json").write_text(json.dumps(tables, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    text = markdown(tables)
-    (out / "abstention.md").write_text(text, encoding="utf-8")
-    print(text)
-    print(f"wrote {out / 'abstention.json'}, {out / 'abstention.md'}, {png}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

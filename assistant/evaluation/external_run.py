@@ -1,4 +1,4 @@
-"""Run an external set (:mod:`assistant.evaluation.external`) through the pipeline, the lexical-only and
+"""Run an external set (:mod:`assistant.gold.squad`) through the pipeline, the lexical-only and
 dense-only baselines and a LangChain-style peer; score answer-in-top-1/top-5, first citation, abstention
 and latency per split and language; write ``external-<set>.{json,md}``; check the CI gate."""
 
@@ -16,9 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from assistant.config import AnswerConfig
 from assistant.embed import Embedder
 from assistant.errors import AssistantError
-from assistant.evaluation.external import (
+from assistant.evaluation.report import print_gate
+from assistant.evaluation.systems import systems
+from assistant.gold.relevance import relevant
+from assistant.gold.squad import (
     ExternalSet,
     ExtQuestion,
     limit_articles,
@@ -26,15 +30,13 @@ from assistant.evaluation.external import (
     load_external,
     write_corpus,
 )
-from assistant.evaluation.report import print_gate
-from assistant.evaluation.runner import relevant, systems
 from assistant.types import Span
 
 Record = dict[str, Any]
 TOP_K = 5
 DEFINITIONS = {
     "contains": "a passage or citation contains the answer when it overlaps at least half of a gold answer span "
-    "(runner.relevant; answers are short, so in practice it covers the span)",
+    "(gold.relevance.relevant; answers are short, so in practice it covers the span)",
     "top1/top5": "share of questions with an answer-containing passage first / among retrieve(k=5) "
     "(peer: its top 5 by cosine)",
     "first_citation": "share of questions whose answer's first citation contains the answer; an abstention "
@@ -164,7 +166,6 @@ def evaluate(
     data: ExternalSet, cache: Path, embedder: Any, limit: int | None, progress: bool = False, reader: bool = False
 ) -> Record:
     from assistant.api import Assistant
-    from assistant.config import AnswerConfig
 
     questions = limit_questions(data.questions, limit)
     if not questions:
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "split", "all") != "all":
         data = data._replace(questions=tuple(q for q in data.questions if q.split == args.split))
     cache = Path(args.index) / "external" / (args.eval_set + (f"-a{articles}" if articles else ""))
-    reader = bool(getattr(args, "reader", False))
+    reader = bool(getattr(args, "reader", AnswerConfig().reader))
     report = evaluate(data, cache, args.embedder, args.limit, progress=not args.quiet, reader=reader)
     report["articles"] = articles
     report["elapsed_s"] = round(time.perf_counter() - started, 1)

@@ -2,7 +2,7 @@
 
 ``python -m assistant eval`` answers every question of ``eval/`` with the shipped pipeline and with
 lexical-only and dense-only retrieval over the same index, then writes ``eval/reports/latest.*``.
-Question sets are loaded by :mod:`assistant.evaluation.questions`; report formatting, the chart and the
+Question sets are loaded by :mod:`assistant.gold.questions`; report formatting, the chart and the
 threshold check live in :mod:`assistant.evaluation.report`.
 """
 
@@ -16,26 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from assistant.answer.options import add_llm_arguments, generator_config
-from assistant.embed import Embedder
 from assistant.errors import AssistantError
 from assistant.evaluation import faithfulness
-from assistant.evaluation.questions import RETRIEVE_K, EvalQuestion, EvalSet, Record, load_set
+from assistant.evaluation.systems import systems
+from assistant.gold.questions import RETRIEVE_K, EvalQuestion, EvalSet, Record, load_set
+from assistant.gold.relevance import relevant
 from assistant.types import Span
 
 # ---------------------------------------------------------------- relevance and metrics
-
-
-def covers(doc_id: str, start: int, end: int, gold: Span) -> bool:
-    """True when [start, end) of ``doc_id`` overlaps at least half of the gold span."""
-    overlap = min(end, gold.end) - max(start, gold.start)
-    return doc_id == gold.doc_id and overlap > 0 and 2 * overlap >= gold.end - gold.start
-
-
-def relevant(doc_id: str, start: int, end: int, gold: Sequence[Span]) -> bool:
-    return any(covers(doc_id, start, end, g) for g in gold)
 
 
 def passage_key(doc_id: str, start: int, end: int) -> str:
@@ -64,34 +53,6 @@ def ranking_scores(qrels: dict[str, dict[str, int]], runs: dict[str, list[str]])
 
 
 # ---------------------------------------------------------------- running
-
-
-class MemoEmbedder(Embedder):
-    """Reuses query vectors across the baselines (same model, same texts): halves their cost, not timed."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
-        self.cache: dict[str, np.ndarray] = {}
-
-    def embed_batch(self, texts: Sequence[str], kind: str) -> np.ndarray:
-        return self.inner.embed_batch(texts, kind)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        if text not in self.cache:
-            self.cache[text] = self.inner.embed_query(text)
-        return self.cache[text].copy()
-
-
-def systems(bot: Any, baselines: bool) -> dict[str, Any]:
-    """The shipped pipeline, plus lexical-only and dense-only retrieval over the same loaded index."""
-    out = {"pipeline": bot}
-    if baselines:
-        memo = MemoEmbedder(bot.embedder)
-        for mode in ("lexical", "dense"):
-            cfg = bot.retriever.config._replace(mode=mode)
-            answer = bot.answer_config._replace(w_evidence=0.0)  # the channel's own order
-            out[mode] = bot.variant(embedder=memo, retrieval=cfg, answer=answer)
-    return out
 
 
 def _answer_fields(ans: Any, q: EvalQuestion) -> Record:
@@ -184,9 +145,9 @@ def _generator(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.evaluation.external import SETS
+    from assistant.gold.squad import SETS
 
-    if args.eval_set in SETS:  # xquad-dev, cmrc-trial: see assistant.evaluation.external
+    if args.eval_set in SETS:  # xquad-dev, cmrc-trial: see assistant.gold.squad
         from assistant.evaluation.external_run import run as run_external
 
         return run_external(args)
@@ -201,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         args.embedder,
         progress=not args.quiet,
         reranker=args.reranker,
-        answer=AnswerConfig(reader=bool(getattr(args, "reader", False))),
+        answer=AnswerConfig(reader=bool(getattr(args, "reader", AnswerConfig().reader))),
         store=StoreConfig.from_env()._replace(uri=getattr(args, "store", None) or StoreConfig.from_env().uri),
         generator=_generator(args),
     )

@@ -15,7 +15,7 @@ def is_chinese(text: str) -> bool:
 
 
 def language(text: str) -> str:
-    """"zh" for a Chinese text (``is_chinese``), else "en": the key of every message in ``text/messages.py``."""
+    """ "zh" for a Chinese text (``is_chinese``), else "en": the key of every message in ``text/messages.py``."""
     return "zh" if is_chinese(text) else "en"
 
 

@@ -18,12 +18,22 @@ SOURCES_EMPTY = "Ask a question: the sources of the latest answer appear here, e
 INTERNAL_ERROR = "The assistant hit an internal error; the details are in the server log. Please try again."
 
 
-CLOSEST = {"en": "The documents may not answer this. The closest they come is: {}", "zh": "文档中最接近的内容是：{}"}
+CLOSEST = {
+    "en": "The documents may not answer this. The closest they come is: {}",
+    "zh": "文档可能没有回答这个问题。最接近的内容是：{}",
+}
+# an answer the answerability model is unsure of (below AbstentionConfig.hedge_below): said as such
+HEDGED = {"en": "The closest the documents come is: {}", "zh": "文档中最接近的内容是：{}"}
 
 
 def closest(lang: str, quote: str) -> str:
     """A low-confidence abstention that still shows the closest cited sentences."""
     return CLOSEST[lang].format(quote)
+
+
+def hedged(lang: str, quote: str) -> str:
+    """A low-confidence answer: the cited sentences, worded as the closest the documents come."""
+    return HEDGED[lang].format(quote)
 
 
 def abstain(lang: str, missing: str | None = None) -> str:

@@ -10,9 +10,10 @@ import pytest
 
 from assistant.cli import main
 from assistant.errors import AssistantError
-from assistant.evaluation.questions import load_set
 from assistant.evaluation.report import check_thresholds, load_thresholds, parse_thresholds, summarise
-from assistant.evaluation.runner import covers, qrels_for, ranking_scores, relevant
+from assistant.evaluation.runner import qrels_for, ranking_scores
+from assistant.gold.questions import load_set
+from assistant.gold.relevance import covers, relevant
 from assistant.retrieve.retriever import Retriever
 from assistant.types import Document, Span
 

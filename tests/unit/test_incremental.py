@@ -109,9 +109,7 @@ def test_unchanged_corpus_embeds_nothing(library: tuple[Assistant, CountingEmbed
     assert not again.rebuilt and model.texts == 0 and again.index.folder == bot.index.folder
 
 
-def test_changed_document_is_the_only_one_embedded(
-    library: tuple[Assistant, CountingEmbedder], tmp_path: Path
-) -> None:
+def test_changed_document_is_the_only_one_embedded(library: tuple[Assistant, CountingEmbedder], tmp_path: Path) -> None:
     bot, model = library
     before = {d.doc_id: d for d in bot.list_documents()}
     time.sleep(1.1)  # "indexed" has one-second resolution

@@ -11,11 +11,12 @@ import pytest
 
 from assistant import Assistant
 from assistant.answer import choice as choice_module
-from assistant.answer.choice import COLUMNS, LinearChoice, SentenceChoice, fit_listwise, reader_columns
+from assistant.answer.choice import COLUMNS, LinearChoice, SentenceChoice, reader_columns
 from assistant.answer.reader import load_weights
 from assistant.config import AnswerConfig
 from assistant.embed.e5_file import dequantize_q4, quantize_q4
 from assistant.errors import AssistantError
+from assistant.learn.fit_choice import fit_listwise
 from assistant.retrieve.evidence import PARTS, candidates
 from assistant.retrieve.sentences import NAMES, pool_features
 
@@ -94,9 +95,9 @@ def test_choice_model_json_round_trip_and_errors(tmp_path: Path) -> None:
     back = LinearChoice.from_json(json.loads(json.dumps(model.to_json())))
     x = synthetic_groups(seed=2)[0][0]
     assert np.allclose(back.scores(x), model.scores(x), atol=1e-4)
-    with pytest.raises(AssistantError, match="fit_choice"):
+    with pytest.raises(AssistantError, match="train choice"):
         LinearChoice.from_json({"mean": [0.0], "scale": [1.0], "weights": [1.0]})
-    with pytest.raises(AssistantError, match="fit_choice"):
+    with pytest.raises(AssistantError, match="train choice"):
         SentenceChoice.load(reader=None, path=tmp_path / "missing.json")
     stale = tmp_path / "stale.json"
     stale.write_text(json.dumps({"columns": ["x"], "read": 8, "languages": {}}), encoding="utf-8")
@@ -170,7 +171,7 @@ def test_q4_quantisation_round_trip_and_layout() -> None:
 
 
 def test_reader_weights_errors_say_how_to_train(tmp_path: Path) -> None:
-    with pytest.raises(AssistantError, match="train_reader"):
+    with pytest.raises(AssistantError, match="train reader"):
         load_weights(tmp_path / "none.npz")
     bogus = tmp_path / "bogus.npz"
     np.savez(bogus, x=np.zeros(3))

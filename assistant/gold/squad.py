@@ -1,4 +1,4 @@
-"""External evaluation sets: SQuAD-format files of text no one here wrote, turned into a corpus folder.
+"""SQuAD-format sets of text no one here wrote (XQuAD, CMRC 2018), turned into a corpus folder with gold spans.
 
 ``python -m assistant eval --set xquad-dev`` (or ``cmrc-trial``) builds one document per ARTICLE
 (``<slug>.txt``: the title line, then the paragraphs joined by blank lines), maps every gold answer
@@ -10,6 +10,8 @@ hash of the title) and runs them through the pipeline, both baselines and a Lang
 * ``xquad-dev``: XQuAD, 24 Chinese Wikipedia articles; every question is asked in Chinese and in
   English over the Chinese articles; the gold answer is the Chinese ``answers[0]`` span.
 * ``cmrc-trial``: CMRC 2018 trial set, 256 Chinese passages; every distinct annotator answer is gold.
+* ``cmrc-train``: the last 608 passages of the CMRC 2018 development set, for training only (every passage
+  is ``dev``; figures on it are training-set figures).
 
 The data (CC BY-SA 4.0) is read from ``--data-dir``, else ``$ASSISTANT_DATA_DIR``, else
 ``../shared/data`` next to the repository.
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from assistant.errors import AssistantError
-from assistant.evaluation.questions import find_all
+from assistant.gold.questions import find_all
 from assistant.types import Document, Span
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +38,10 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 SETS: dict[str, tuple[str, dict[str, str]]] = {
     "xquad-dev": ("xquad-dev.zh.json", {"zh": "xquad-dev.zh.json", "en": "xquad-dev.en.json"}),
     "cmrc-trial": ("cmrc2018-trial.json", {"zh": "cmrc2018-trial.json"}),
+    "cmrc-train": ("cmrc2018-dev-train.json", {"zh": "cmrc2018-dev-train.json"}),
 }
+# sets meant for training only (the data's README): every article is ``dev``; their figures are training figures
+TRAIN_ONLY = frozenset({"cmrc-train"})
 PARAGRAPH_SEP = "\n\n"
 
 
@@ -120,6 +125,8 @@ def build_set(name: str, sources: dict[str, list[dict[str, Any]]], gold_lang: st
     ``sources[gold_lang]`` also provides the contexts and the gold answers (matched by question id)."""
     articles = sources[gold_lang]
     splits = split_by_article([str(a.get("title", i)) for i, a in enumerate(articles)])
+    if name in TRAIN_ONLY:
+        splits = dict.fromkeys(splits, "dev")
     asked = {
         lang: {q["id"]: q["question"] for a in arts for p in a["paragraphs"] for q in p["qas"]}
         for lang, arts in sources.items()
