@@ -76,7 +76,7 @@ def markdown(report: dict[str, Any]) -> str:
         ("ask_fast", "ask without the reader (--no-reader)"),
         ("ask_reader", "ask with the reader (--reader)"),
     ):
-        if key not in art:  # reports written before the reader was the default
+        if key not in art:  # each report has one of the two reader variants beside `ask`
             continue
         lines.append(
             f"| {label} | {art[key]['p50_ms']:.2f} | {art[key]['p95_ms']:.2f} | {art[key]['p50_ms'] / floor:.2f} |"

