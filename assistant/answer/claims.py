@@ -112,6 +112,21 @@ def same(a: Number, b: Number) -> bool:
 
 # ------------------------------------------------------------------ names
 
+# acronyms of industry news and the Chinese terms that stand for them (CC-CEDICT keeps them in brackets only)
+ACRONYMS = {
+    "ai": ("人工智能", "智能"),
+    "vr": ("虚拟现实",),
+    "ar": ("增强现实",),
+    "iot": ("物联网",),
+    "gdp": ("国内生产总值", "生产总值"),
+    "ceo": ("首席执行官", "总裁"),
+    "r&d": ("研发",),
+    "it": ("信息技术",),
+    "ev": ("电动汽车", "新能源汽车"),
+    "llm": ("大模型", "大语言模型"),
+    "gpu": ("图形处理器", "显卡"),
+    "pc": ("电脑", "计算机"),
+}
 _LATIN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[+&-][A-Za-z0-9]+)*\+?|\d+[A-Za-z][A-Za-z0-9]*")
 _POSSESSIVE = re.compile(r"['’]s$")
 _STARTERS = {"according", "based", "yes", "no", "however", "also", "both", "there", "here"}
@@ -189,18 +204,38 @@ class ClaimChecker:
         self.translate = translate or (lambda word: ())
         self.readings = readings or {}
 
-    def check(self, sentence: str, cited: Sequence[str]) -> list[Unsupported]:
-        """The claims of ``sentence`` that no text of ``cited`` supports (empty: all supported)."""
+    def check(self, sentence: str, cited: Sequence[str], asked: str = "", given: str = "") -> list[Unsupported]:
+        """The claims of ``sentence`` that no text of ``cited`` supports (empty: all supported).
+
+        A name the question ``asked`` already says, and that the given sources ``given`` contain, restates
+        the question's subject ("Hisense's TVs …" for a question about Hisense TVs): it is not checked. Its
+        numbers always are.
+        """
         plain = re.sub(r"\[\d+\]", " ", sentence)
         offered = [n for text in cited for n in source_numbers(text)]
         missing = [Unsupported(n.text, "number") for n in numbers(plain) if not any(same(n, o) for o in offered)]
         joined = "\n".join(cited)
-        for name in latin_names(plain):
-            if not self.name_found(_POSSESSIVE.sub("", name), joined):
+        for name in self.names(plain, asked, given):
+            found = self.name_found(name, joined) if name.isascii() else name in joined
+            if not found:
                 missing.append(Unsupported(name, "name"))
-        if CJK.search(plain):
-            missing += [Unsupported(w, "name") for w in chinese_names(plain) if w not in joined]
         return list(dict.fromkeys(missing))
+
+    def claims(self, sentence: str, asked: str = "", given: str = "") -> list[str]:
+        """The numbers and names of ``sentence`` that :meth:`check` checks."""
+        plain = re.sub(r"\[\d+\]", " ", sentence)
+        return [n.text for n in numbers(plain)] + self.names(plain, asked, given)
+
+    def names(self, plain: str, asked: str = "", given: str = "") -> list[str]:
+        out = [_POSSESSIVE.sub("", name) for name in latin_names(plain)]
+        if CJK.search(plain):
+            out += chinese_names(plain)
+        if asked and given:
+            out = [n for n in out if not (self._in(n, asked) and self._in(n, given))]
+        return list(dict.fromkeys(out))
+
+    def _in(self, name: str, text: str) -> bool:
+        return self.name_found(name, text) if name.isascii() else name in text
 
     def name_found(self, name: str, text: str) -> bool:
         """``name`` in ``text`` as written (any case), through the dictionary, or spelled in pinyin."""
@@ -209,7 +244,7 @@ class ClaimChecker:
             return True
         if name.endswith("s") and name[:-1].isupper() and name[:-1].lower() in lower:  # "PCs" for "PC"
             return True
-        if any(term in text for term in self.translate(name.lower())):
+        if any(term in text for term in (*self.translate(name.lower()), *ACRONYMS.get(name.lower(), ()))):
             return True
         return bool(self.readings) and pinyin_in(name.lower(), text, self.readings)
 

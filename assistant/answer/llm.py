@@ -126,7 +126,7 @@ class LLMAnswerer(Answerer):
         ``unsupported_claim`` (a number or name that its cited sentences do not contain).
         """
         log.debug("model reply: %r", raw)
-        v: Verified = verify(raw, sources, lang, self.checker())
+        v: Verified = verify(raw, sources, lang, self.checker(), evidence.query.text)
         truncated = evidence.truncated
         made = dataclasses.replace(
             base, answerer=self.name, model=self.config.model, flags=tuple(v.flags), unsupported=tuple(v.unsupported)

@@ -139,9 +139,19 @@ def _move_markers(markers: str, rest: str) -> str:
 
 
 def verify(
-    raw: str, sources: Sequence[Source], lang: str | None = None, checker: ClaimChecker | None = None
+    raw: str,
+    sources: Sequence[Source],
+    lang: str | None = None,
+    checker: ClaimChecker | None = None,
+    question: str = "",
 ) -> Verified:
-    """Check and rewrite the markers of ``raw`` against ``sources`` (numbered as given to the model)."""
+    """Check and rewrite the markers of ``raw`` against ``sources`` (numbered as given to the model).
+
+    With a ``checker``, a sentence without a marker whose numbers and names are all in one source gets that
+    source's marker (``inferred_marker:n``): for an English sentence at least two such claims and the only
+    source holding them all; for a Chinese one at least one, in the source sharing most of its wording (half
+    of its character pairs or more). The claim check then holds for it as for any cited sentence.
+    """
     by_number = {s.number: s for s in sources}
     text, norm_flags = normalise(raw, lang)
     flags: list[str] = list(norm_flags)
@@ -176,6 +186,9 @@ def verify(
         return m.group(0)
 
     text = _PAREN_MARKER.sub(paren, text)
+    given = "\n".join(s.text for s in sources)
+    if checker is not None:
+        text = _infer_markers(text, sources, checker, question, given, flags)
     text = _ANY_MARKER.sub(rewrite, text)
     text = _SPACE_BEFORE_PUNCT.sub("", text)
     text = re.sub(r"(\[\d+\])(?:\1)+", r"\1", text).strip()  # [1][1] -> [1]
@@ -196,7 +209,7 @@ def verify(
         if declined or not any(ch.isalnum() for ch in sentence):
             continue
         cited = [by_label[int(n)] for n in _MARKER.findall(sentence)]
-        missing = checker.check(sentence, cited) if checker is not None else []
+        missing = checker.check(sentence, cited, question, given) if checker is not None else []
         failed.extend(u.claim for u in missing if u.claim not in failed)
         if not cited or missing:
             unsupported.append(sentence)
@@ -211,6 +224,45 @@ def verify(
     if not ok:
         flags.append("wrong_language")
     return Verified(text, citations, tuple(flags), tuple(unsupported), declined, ok, tuple(failed))
+
+
+def _infer_markers(
+    text: str, sources: Sequence[Source], checker: ClaimChecker, question: str, given: str, flags: list[str]
+) -> str:
+    """``text`` with the marker of the one source holding all the claims of a sentence that has none."""
+    numbers_given = {s.number for s in sources}
+    out = []
+    for piece in _SENTENCE.findall(text):
+        marked = any(int(n) in numbers_given for m in _ANY_MARKER.finditer(piece) for n in _NUMBER.findall(m.group(0)))
+        if marked or not any(ch.isalnum() for ch in piece) or declines(piece):
+            out.append(piece)
+            continue
+        chinese = bool(CJK.search(piece))
+        if len(checker.claims(piece)) < (1 if chinese else 2):
+            out.append(piece)  # too little to tell its source by (a lone year fits unrelated sentences)
+            continue
+        fits = [s for s in sources if not checker.check(piece, [s.text])]  # every claim, the question's too
+        best = None
+        if chinese and fits:
+            scored = sorted(fits, key=lambda s: (_bigram_share(piece, s.text), s.score), reverse=True)
+            if _bigram_share(piece, scored[0].text) >= 0.5:
+                best = scored[0]
+        elif len(fits) == 1:
+            best = fits[0]
+        if best is None:
+            out.append(piece)
+            continue
+        flags.append(f"inferred_marker:{best.number}")
+        lead = piece[: len(piece) - len(piece.lstrip())]
+        out.append(lead + _move_markers(f"[{best.number}]", piece.lstrip()))
+    return "".join(out)
+
+
+def _bigram_share(sentence: str, source: str) -> float:
+    """Share of the sentence's Chinese character pairs that the source contains."""
+    chars = "".join(CJK.findall(sentence))
+    pairs = {chars[i : i + 2] for i in range(len(chars) - 1)}
+    return sum(p in source for p in pairs) / len(pairs) if pairs else 0.0
 
 
 _LEADING = re.compile(r"^(\s*)((?:\[\d+\]\s*)+)")

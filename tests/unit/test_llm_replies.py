@@ -175,11 +175,16 @@ def test_chinese_words_inside_an_english_answer(bot: Assistant, llm: FakeLLM) ->
     assert used(glossed) and glossed.text == "It works with the Ocean University of China [1]."
 
 
-def test_no_marker_falls_back(bot: Assistant, llm: FakeLLM) -> None:
-    answer = ask(bot, llm, REVENUE_EN, "The park made 17 billion yuan in 2023.")
-    assert (answer.answerer, answer.fallback) == ("extractive", "no_valid_citation")
-    assert answer.unsupported == ("The park made 17 billion yuan in 2023.",)  # flags and unsupported agree
-    assert "unsupported_sentences:1" in answer.flags
+def test_a_sentence_without_a_marker_gets_the_one_source_holding_its_claims(bot: Assistant, llm: FakeLLM) -> None:
+    n = number(bot, REVENUE_EN, "170亿元")
+    inferred = ask(bot, llm, REVENUE_EN, "The park made 17 billion yuan in 2023.")  # two claims, one source has both
+    assert used(inferred) and inferred.text == "The park made 17 billion yuan in 2023 [1]."
+    assert f"inferred_marker:{n}" in inferred.flags and "170亿元" in inferred.citations[0].text
+    zh = ask(bot, llm, REVENUE_ZH, "2023年青岛人工智能产业园实现营收170亿元。")  # the source's own wording
+    assert used(zh) and zh.text == "2023年青岛人工智能产业园实现营收170亿元[1]。"
+    lone = ask(bot, llm, REVENUE_EN, "It happened in 2023.")  # a lone year fits unrelated sentences: not inferred
+    assert (lone.answerer, lone.fallback) == ("extractive", "no_valid_citation")
+    assert lone.unsupported == ("It happened in 2023.",) and "unsupported_sentences:1" in lone.flags
 
 
 # ---------------------------------------------------------------- wrong but cited
