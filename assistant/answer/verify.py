@@ -186,9 +186,8 @@ def verify(
         return m.group(0)
 
     text = _PAREN_MARKER.sub(paren, text)
-    given = "\n".join(s.text for s in sources)
     if checker is not None:
-        text = _infer_markers(text, sources, checker, question, given, flags)
+        text = _infer_markers(text, sources, checker, flags)
     text = _ANY_MARKER.sub(rewrite, text)
     text = _SPACE_BEFORE_PUNCT.sub("", text)
     text = re.sub(r"(\[\d+\])(?:\1)+", r"\1", text).strip()  # [1][1] -> [1]
@@ -209,7 +208,7 @@ def verify(
         if declined or not any(ch.isalnum() for ch in sentence):
             continue
         cited = [by_label[int(n)] for n in _MARKER.findall(sentence)]
-        missing = checker.check(sentence, cited, question, given) if checker is not None else []
+        missing = checker.check(sentence, cited, question) if checker is not None else []
         failed.extend(u.claim for u in missing if u.claim not in failed)
         if not cited or missing:
             unsupported.append(sentence)
@@ -226,9 +225,7 @@ def verify(
     return Verified(text, citations, tuple(flags), tuple(unsupported), declined, ok, tuple(failed))
 
 
-def _infer_markers(
-    text: str, sources: Sequence[Source], checker: ClaimChecker, question: str, given: str, flags: list[str]
-) -> str:
+def _infer_markers(text: str, sources: Sequence[Source], checker: ClaimChecker, flags: list[str]) -> str:
     """``text`` with the marker of the one source holding all the claims of a sentence that has none."""
     numbers_given = {s.number for s in sources}
     out = []

@@ -238,6 +238,11 @@ def test_claim_check_reads_units_and_names() -> None:
     checker = ClaimChecker(readings=cedict_readings())
     source = "计算中心正联合中国海洋大学孵化琅琊泊海洋环境预报大模型。"
     assert checker.check("It works with the Langyabo model [1].", [source]) == []  # pinyin
+    coo = "首席运营官孙笑笑说,从2022年底开始,青岛企业对算力需求快速提升,1年多时间增长60倍。"
+    assert checker.check("Since late 2022 demand grew 60 times, said Sun Xiaoxiao [1].", [coo]) == []  # 孙笑笑
+    said = "The evolution of Kaos points to a digital economy [1]."
+    assert [u.claim for u in checker.check(said, ["卡奥斯的演进"])] == ["Kaos"]  # "Kaos" is no pinyin of 卡奥斯
+    assert checker.check(said, ["卡奥斯的演进"], asked="What does the evolution of Kaos point to?") == []
     assert [u.claim for u in checker.check("It made 5 million units in 2022 [1].", ["相当于5万台高性能PC的算力"])] == [
         "5 million",
         "2022",
