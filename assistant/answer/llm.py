@@ -1,6 +1,7 @@
 """A generating answerer: an LLM behind an OpenAI-compatible endpoint writes the answer from numbered sources.
 
-Optional (``pip install 'assistant[llm]'``); ``openai`` is imported here only, on the first call. The model
+Optional (``pip install 'assistant[llm]'``); ``openai`` is imported only on the first call (here and in
+:mod:`assistant.answer.endpoint`). The model
 sees the pool's best sentences with their neighbours, each number an exact span; its answer is verified
 (:mod:`assistant.answer.verify`) and, when unusable, replaced by the extractive answer with the reason in
 ``Answer.fallback``. Every failure of the endpoint becomes a ``GeneratorError`` and then such a fallback;
@@ -10,17 +11,23 @@ nothing from a failed call is kept. See docs/generation.md.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from assistant.answer.base import Answerer, Evidence
 from assistant.answer.claims import ClaimChecker, cedict_readings
+from assistant.answer.endpoint import (
+    NOT_INSTALLED,
+    api_key,
+    check_config,
+    close_stream,
+    retry_delay,
+    retryable,
+    to_generator_error,
+)
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.prompts import Source, build_messages
 from assistant.answer.verify import Verified, verify
@@ -35,8 +42,6 @@ from assistant.types import Answer, Span
 
 log = logging.getLogger("assistant.llm")
 T = TypeVar("T")
-MAX_RETRIES = 5
-RETRYABLE = ("rate_limited", "connection")  # and every http_5xx
 
 
 class LLMAnswerer(Answerer):
@@ -48,7 +53,7 @@ class LLMAnswerer(Answerer):
         self.retriever = retriever
         self.config = check_config(config)
         self.fallback = fallback
-        self._api_key = _api_key(config.api_key_env)
+        self._api_key = api_key(config.api_key_env)
         self._client: Any = None
         self._checker: ClaimChecker | None = None
         self._lock = threading.Lock()
@@ -187,7 +192,7 @@ class LLMAnswerer(Answerer):
                 try:
                     import openai
                 except ImportError as exc:  # checked in check_config; kept for a broken installation
-                    raise GeneratorError(_NOT_INSTALLED, "not_installed") from exc
+                    raise GeneratorError(NOT_INSTALLED, "not_installed") from exc
                 self._client = openai.OpenAI(
                     base_url=self.config.base_url,
                     api_key=self._api_key,
@@ -214,7 +219,7 @@ class LLMAnswerer(Answerer):
 
         def expire() -> None:
             expired.set()
-            _close(stream)
+            close_stream(stream)
 
         watchdog = threading.Timer(self.config.timeout, expire)
         watchdog.daemon = True
@@ -240,7 +245,7 @@ class LLMAnswerer(Answerer):
             raise late if expired.is_set() else to_generator_error(exc) from exc
         finally:
             watchdog.cancel()
-            _close(stream)
+            close_stream(stream)
         if expired.is_set():
             raise late
         if not events:  # e.g. a plain JSON body where server-sent events were asked for
@@ -260,87 +265,3 @@ class LLMAnswerer(Answerer):
                 log.info("language model %s; retry %d in %.2f s", error.reason, attempt + 1, wait)
                 time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-# ---------------------------------------------------------------------- helpers
-
-_NOT_INSTALLED = "Generated answers need the openai client: pip install 'assistant[llm]'."
-
-
-def check_config(cfg: GeneratorConfig) -> GeneratorConfig:
-    """``cfg`` with bounded retries; a ``GeneratorError`` (reason ``config``) says what to fix."""
-    if not cfg.base_url.startswith(("http://", "https://")):
-        raise GeneratorError(
-            f"--llm must be an http(s) URL such as http://127.0.0.1:11434/v1, not {cfg.base_url!r}.", "config"
-        )
-    if not cfg.model.strip():
-        raise GeneratorError("A model name is needed with --llm (--model NAME), e.g. --model qwen2.5:7b.", "config")
-    if not cfg.timeout > 0:
-        raise GeneratorError(f"The model timeout must be positive, not {cfg.timeout!r}.", "config")
-    if importlib.util.find_spec("openai") is None:
-        raise GeneratorError(_NOT_INSTALLED, "not_installed")
-    return cfg._replace(max_retries=max(0, min(MAX_RETRIES, int(cfg.max_retries))))
-
-
-def _api_key(env_name: str | None) -> str:
-    """The key read from the named environment variable; local servers without one get a placeholder."""
-    if not env_name:
-        return "not-needed"
-    key = os.environ.get(env_name, "").strip()
-    if not key:
-        raise GeneratorError(f"The API key variable ${env_name} is not set; export it or drop --api-key-env.", "config")
-    return key
-
-
-def to_generator_error(exc: BaseException) -> GeneratorError:
-    """Map an ``openai``/``httpx`` failure (or a malformed reply) to a ``GeneratorError`` with a reason."""
-    if isinstance(exc, GeneratorError):
-        return exc
-    import httpx
-    import openai
-
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
-        return GeneratorError("The language model did not answer in time.", "timeout")
-    if isinstance(exc, openai.APIConnectionError):
-        return GeneratorError(f"The language model server cannot be reached ({exc.__cause__ or exc}).", "connection")
-    if isinstance(exc, openai.RateLimitError):
-        return GeneratorError("The language model server is rate limiting (HTTP 429).", "rate_limited")
-    if isinstance(exc, openai.APIStatusError):
-        return GeneratorError(f"The language model server answered HTTP {exc.status_code}.", f"http_{exc.status_code}")
-    if isinstance(exc, httpx.HTTPError):
-        return GeneratorError(f"The answer stream broke off ({type(exc).__name__}).", "truncated")
-    log.debug("malformed model reply", exc_info=exc)
-    return GeneratorError(f"The language model's reply could not be read ({type(exc).__name__}).", "malformed")
-
-
-def retryable(reason: str) -> bool:
-    return reason in RETRYABLE or (reason.startswith("http_5") and reason != "http_501")
-
-
-def retry_delay(exc: BaseException, attempt: int, cfg: GeneratorConfig) -> float:
-    """Retry-After (seconds or an HTTP date) when the server sent one, else exponential backoff; capped."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    wait = cfg.backoff * (2**attempt)
-    value = headers.get("retry-after-ms")
-    try:
-        if value is not None:
-            wait = float(value) / 1000
-        elif (value := headers.get("retry-after")) is not None:
-            wait = float(value) if value.strip().replace(".", "", 1).isdigit() else _seconds_until(value)
-    except (TypeError, ValueError):
-        pass
-    return max(0.0, min(wait, cfg.retry_after_cap))
-
-
-def _seconds_until(http_date: str) -> float:
-    return parsedate_to_datetime(http_date).timestamp() - time.time()
-
-
-def _close(stream: Any) -> None:
-    close = getattr(stream, "close", None)
-    if callable(close):
-        try:
-            close()
-        except Exception:  # closing a broken connection may fail again; nothing to keep
-            log.debug("closing the answer stream failed", exc_info=True)
