@@ -118,5 +118,8 @@ class GeneratorConfig(NamedTuple):
     retry_after_cap: float = 10.0  # a server's Retry-After is honoured up to this many seconds
     temperature: float = 0.0
     max_tokens: int = 400
-    evidence_sentences: int = 6  # best pool sentences given to the model, each with its neighbouring sentences
+    evidence_sentences: int = 4  # best pool sentences given to the model, each with its neighbouring sentences
     neighbours: int = 1  # sentences before and after each one
+    # when the model declines, the quoted answer is shown (with a note) if its confidence is at least this;
+    # None: the answerability model's threshold for the question's language; 0: always (docs/generation.md)
+    quote_on_decline: float | None = None

@@ -52,6 +52,8 @@ GENERATOR_REASONS = {
     "rate_limited": "the language model server is busy (rate limited)",
     "wrong_language": "the generated answer was not in the question's language",
     "no_valid_citation": "the generated answer cited no source",
+    "unsupported_claim": "a number or name in the generated answer is not in the sentence it cites",
+    "model_declined": "the language model found no answer in the sources, but this passage is a confident match",
     "malformed": "the language model's reply was malformed",
     "truncated": "the language model's reply was cut off",
 }

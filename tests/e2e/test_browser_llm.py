@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 RANGE = re.compile(r"characters (\d+)–(\d+)")
-GENERATED = "根据资料，卡奥斯把D3OS排产引擎等数据产品挂牌交易"
+GENERATED = "卡奥斯把D3OS排产引擎等数据产品挂牌交易"
 USER_ROWS = "#chat .message-row.user-row"
 BOT_ROWS = "#chat .message-row.bot-row"
 # Every text the newest answer bubble goes through: the quoted answer, then the generated one growing.
@@ -37,9 +37,12 @@ WATCH = """() => {
 
 
 def slow_answer(request: dict[str, Any]) -> Reply:
-    """The generated answer, cited and streamed slowly enough to be seen growing."""
+    """The generated answer, citing the source it comes from, streamed slowly enough to be seen growing."""
     assert "D3OS" in question_of(request)
-    return Reply(f"{GENERATED}[1]。", chunk_chars=3, chunk_delay=0.08)
+    prompt = request["messages"][-1]["content"]
+    n = re.search(r"^\[(\d+)\] \([^)]*\) [^\n]*D3OS排产引擎", prompt, re.M)
+    assert n, prompt
+    return Reply(f"{GENERATED}[{n.group(1)}]。", chunk_chars=3, chunk_delay=0.08)
 
 
 @pytest.fixture(scope="module")

@@ -84,9 +84,9 @@ def test_eval_answerer_llm_reports_faithfulness(folders: tuple[Path, Path], llm:
     ]  # fmt: skip
     questions = tmp_path / "tiny.jsonl"
     questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-    llm.script(Reply("根据资料，卡奥斯有D3OS排产引擎[1]。"))  # the runner's warm-up call
-    llm.script(Reply("根据资料，卡奥斯有D3OS排产引擎[1][99]。"))
-    llm.script(Reply("It is about TVs [1]."), Reply("资料中没有回答这个问题。"))
+    llm.script(Reply("它是一个数据产品[1]。"))  # the runner's warm-up call
+    llm.script(Reply("它是一个数据产品[1][99]。"))  # used: a name- and number-free sentence citing [1]
+    llm.script(Reply("It is about TVs [1]."), Reply("资料中没有回答这个问题。"))  # wrong language; a decline
     corpus, index = folders
     argv = ["--corpus", str(corpus), "--index", str(index), "--embedder", "hashing-64", "-q", "eval"]
     argv += ["--set", str(questions), "--no-baselines", "--out", str(tmp_path / "reports"), "--json"]
@@ -96,9 +96,12 @@ def test_eval_answerer_llm_reports_faithfulness(folders: tuple[Path, Path], llm:
     f = report["faithfulness"]
     assert report["generator_model"] == "fake-model" and f["questions"] == 3
     assert set(f) >= {"with_valid_citation", "gold_citation_rate", "invalid_markers", "language_match", "ask_p50_ms"}
-    assert (f["generated"], f["with_valid_citation"], f["language_match"]) == (1, 1 / 3, 1.0)
-    assert (f["invalid_markers"], f["model_declined"], f["abstentions"]) == (1, 1, 1)
-    assert f["fallbacks"] == {"wrong_language": 1} and f["unsupported_sentences"] == 0
+    # measured over the three replies before fallback: the English reply to a Chinese question counts against
+    # language_match though its quote is shown; the decline has no citation to count
+    assert (f["generated"], f["replies"], f["with_valid_citation"], f["language_match"]) == (1, 3, 1.0, 2 / 3)
+    assert (f["invalid_markers"], f["model_declined"], f["number_errors"]) == (1, 1, 0)
+    declined_shown = f["fallbacks"].pop("model_declined", 0)  # quote shown when its confidence is high enough
+    assert f["fallbacks"] == {"wrong_language": 1} and f["abstentions"] == 1 - declined_shown
     assert f["gold_citation_rate"] in (0.0, 1.0) and f["ask_p50_ms"] > 0
     records = {r["id"]: r for r in report["questions"]["pipeline"]}
     assert all("answerer" in r and "language_match" in r for r in records.values())

@@ -3,7 +3,10 @@
 No model runs: each request takes the next scripted ``Reply`` (or, when none is queued, the default
 responder's) and answers with plain JSON or, when the request asks for ``stream``, server-sent events.
 Replies can be slow, fail with any status (and Retry-After), send a malformed body or cut a stream short.
-Every request body is recorded, so tests can read the prompt the client sent.
+Every request body is recorded, so tests can read the prompt the client sent. ``FakeLLM(slots=1)`` works
+like a single-slot local server (llama.cpp): one reply is written at a time, and a reply keeps its slot
+until it has been written or the client has gone away (``served`` records which of the two happened).
+Each reply shape a real model produced is a scripted ``Reply`` in tests/unit/test_llm_replies.py.
 
     with FakeLLM() as llm:
         llm.script(Reply(status=429, retry_after="0"), Reply("D3OS is a platform [1]."))
@@ -50,17 +53,28 @@ def question_of(request: dict[str, Any]) -> str:
 def cite_first(request: dict[str, Any]) -> Reply:
     """Default responder: a one-sentence answer in the question's language citing source [1]."""
     if is_chinese(question_of(request)):
-        return Reply("根据资料，文章回答了这个问题[1]。")
-    return Reply("According to the sources, the article answers this [1].")
+        return Reply("文章回答了这个问题[1]。")
+    return Reply("The article answers this [1].")
+
+
+@dataclass
+class Served:
+    """How one reply went: the deltas written, and whether the client closed the connection before the end."""
+
+    deltas: int = 0
+    disconnected: bool = False
+    seconds: float = 0.0
 
 
 class FakeLLM:
     """The server, run in a daemon thread; use as a context manager or call ``close``."""
 
-    def __init__(self, responder: Callable[[dict[str, Any]], Reply] = cite_first) -> None:
+    def __init__(self, responder: Callable[[dict[str, Any]], Reply] = cite_first, slots: int | None = None) -> None:
         self.responder = responder
         self.queue: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
+        self.served: list[Served] = []
+        self.slots = threading.Semaphore(slots) if slots else None
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -130,6 +144,20 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             request = json.loads(self.rfile.read(length) or b"{}")
             reply = fake.next_reply(request)
+            if fake.slots is not None:
+                fake.slots.acquire()  # a busy single-slot server: the next request waits for this one
+            served = Served()
+            started = time.monotonic()
+            try:
+                self._reply(request, reply, served)
+            finally:
+                served.seconds = time.monotonic() - started
+                with fake._lock:
+                    fake.served.append(served)
+                if fake.slots is not None:
+                    fake.slots.release()
+
+        def _reply(self, request: dict[str, Any], reply: Reply, served: Served) -> None:
             time.sleep(reply.delay)
             try:
                 if reply.status != 200:
@@ -138,11 +166,11 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 elif reply.body is not None:
                     self._send(200, reply.body, reply)
                 elif request.get("stream"):
-                    self._stream(reply)
+                    self._stream(reply, served)
                 else:
                     self._send(200, json.dumps(_completion(reply.text, reply.finish_reason), ensure_ascii=False))
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): fine
-                pass
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): the slot is free
+                served.disconnected = True
 
         def _send(self, status: int, body: str, reply: Reply | None = None) -> None:
             data = body.encode("utf-8")
@@ -156,7 +184,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _stream(self, reply: Reply) -> None:
+        def _stream(self, reply: Reply, served: Served) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -169,6 +197,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                     return  # connection closes: no finish_reason, no [DONE]
                 self.wfile.write(_chunk({"content": piece}, None))
                 self.wfile.flush()
+                served.deltas += 1
                 time.sleep(reply.chunk_delay)
             if reply.truncate_after is not None:
                 return

@@ -60,7 +60,9 @@ def bot(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Assistant:
     corpus.mkdir()
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
     (corpus / "harbor_lantern.txt").write_text(LANTERN, encoding="utf-8")
-    config = GeneratorConfig(llm.url, "fake-model", timeout=1.0, max_retries=2, backoff=0.01, retry_after_cap=0.3)
+    config = GeneratorConfig(
+        llm.url, "fake-model", timeout=1.0, max_retries=2, backoff=0.01, retry_after_cap=0.3, quote_on_decline=1.0
+    )  # a decline is kept (an abstention) unless a test lowers quote_on_decline
     return Assistant.open(corpus, base / "index", HashingEmbedder(64), progress=False, generator=config)
 
 
@@ -81,6 +83,11 @@ def number_of(llm: FakeLLM, needle: str) -> int:
     return next(n for n, text in numbered(llm).items() if needle in text)
 
 
+def d3os(bot: Assistant) -> int:
+    """The number the model sees on the article's D3OS sentence for ZH_Q."""
+    return next(s.number for s in answerer(bot).sources(bot.evidence(ZH_Q)) if "D3OS排产引擎" in s.text)
+
+
 def assert_exact(bot: Assistant, answer: Answer) -> None:
     for c in answer.citations:
         assert bot.document(c.doc_id).text[c.start : c.end] == c.text
@@ -92,11 +99,11 @@ def assert_exact(bot: Assistant, answer: Answer) -> None:
 def test_grounded_answer_cites_exact_spans_and_prompt_frames_sources_as_data(bot: Assistant, llm: FakeLLM) -> None:
     answer = bot.ask(ZH_Q)
     assert (answer.answerer, answer.model, answer.fallback, answer.abstained) == ("llm", "fake-model", None, False)
-    assert answer.text == "根据资料，文章回答了这个问题[1]。" and [c.label for c in answer.citations] == [1]
+    assert answer.text == "文章回答了这个问题[1]。" and [c.label for c in answer.citations] == [1]
     assert_exact(bot, answer)
     request = llm.requests[-1]
     system, user = request["messages"][0]["content"], request["messages"][-1]["content"]
-    assert request["model"] == "fake-model" and request["stream"] is False
+    assert request["model"] == "fake-model" and request["stream"] is True  # always streamed: a timeout closes it
     assert "untrusted" in system.lower() or "不可信" in system
     assert user.startswith("<sources>") and question_of(request) == ZH_Q
     assert " ".join(answer.citations[0].text.split()) == numbered(llm)[1]  # [1] is exactly source 1
@@ -127,13 +134,13 @@ def test_history_goes_into_the_prompt(bot: Assistant, llm: FakeLLM) -> None:
 def test_invalid_markers_removed_and_valid_ones_renumbered(bot: Assistant, llm: FakeLLM) -> None:
     bot.ask(EN_Q)
     hulls = number_of(llm, "hulls of ships")
-    llm.script(Reply(f"It inspects ship hulls with sonar [{hulls}] [99]. It was tested for 300 hours [42]."))
+    llm.script(Reply(f"It inspects ship hulls with sonar [{hulls}] [99]. It is a useful robot [42]."))
     answer = bot.ask(EN_Q)
     assert answer.answerer == "llm" and answer.text.startswith("It inspects ship hulls with sonar [1].")
     assert "[99]" not in answer.text and "[42]" not in answer.text
     assert "invalid_marker:99" in answer.flags and "invalid_marker:42" in answer.flags
     assert ("renumbered" in answer.flags) == (hulls != 1)
-    assert answer.unsupported == ("It was tested for 300 hours.",)
+    assert answer.unsupported == ("It is a useful robot.",)  # no number or name: shown, listed, not cited
     assert [c.text for c in answer.citations] == ["The Harbor Lantern robot inspects the hulls of ships with sonar."]
     assert_exact(bot, answer)
 
@@ -172,10 +179,10 @@ def test_prompt_injection_in_a_document_is_not_presented_as_cited(bot: Assistant
     assert "HACKED" not in obeyed.text.replace(INJECTION, "")
     hulls = number_of(llm, "hulls of ships")
     llm.script(Reply(f"It inspects ship hulls with sonar [{hulls}]. HACKED"))
-    mixed = bot.ask(EN_Q)
-    assert mixed.answerer == "llm" and mixed.unsupported == ("HACKED",)
-    assert all("HACKED" not in c.text for c in mixed.citations)
-    assert "unsupported_sentences:1" in mixed.flags
+    mixed = bot.ask(EN_Q)  # the uncited sentence is a name no source supports: the quote is shown instead
+    assert (mixed.answerer, mixed.fallback) == ("extractive", "unsupported_claim") and "HACKED" not in mixed.text
+    assert mixed.unsupported == ("HACKED",) and "unsupported_sentences:1" in mixed.flags
+    assert "unsupported_claim:HACKED" in mixed.flags
 
 
 def test_verify_marker_forms_and_sentence_split() -> None:
@@ -278,11 +285,12 @@ def collect(items: Iterator[str | Answer]) -> tuple[list[str], Answer]:
 
 
 def test_stream_yields_deltas_then_the_verified_answer(bot: Assistant, llm: FakeLLM) -> None:
-    llm.script(Reply("根据资料，卡奥斯有D3OS排产引擎[1][9]。", chunk_chars=3))
+    n = d3os(bot)
+    llm.script(Reply(f"根据资料，卡奥斯有D3OS排产引擎[{n}][99]。", chunk_chars=3))
     deltas, final = collect(answerer(bot).stream(bot.evidence(ZH_Q)))
-    assert "".join(deltas) == "根据资料，卡奥斯有D3OS排产引擎[1][9]。" and len(deltas) > 3
+    assert "".join(deltas) == f"根据资料，卡奥斯有D3OS排产引擎[{n}][99]。" and len(deltas) > 3
     assert llm.requests[-1]["stream"] is True
-    assert final.answerer == "llm" and final.text.startswith("根据资料，卡奥斯有D3OS排产引擎[1]")
+    assert final.answerer == "llm" and final.text == "卡奥斯有D3OS排产引擎[1]。"  # preamble dropped
     assert_exact(bot, final)
 
 
@@ -311,7 +319,7 @@ def test_slow_stream_hits_the_total_timeout(bot: Assistant, llm: FakeLLM) -> Non
 def test_chat_shows_extractive_at_once_then_streams_the_generated_answer(bot: Assistant, llm: FakeLLM) -> None:
     from assistant.ui.chat import ChatService, Handlers
 
-    llm.script(Reply("根据资料，卡奥斯有D3OS排产引擎[1]。", chunk_chars=4))
+    llm.script(Reply(f"卡奥斯有D3OS排产引擎[{d3os(bot)}]。", chunk_chars=4))
     steps = list(Handlers(ChatService(bot), stream_delay=0).respond(ZH_Q, [], 5))
     first_bubble = steps[0][0][-1]["content"]
     assert 'class="cite-ref"' in first_bubble  # the extractive answer, already linked
@@ -319,7 +327,7 @@ def test_chat_shows_extractive_at_once_then_streams_the_generated_answer(bot: As
     assert streamed and all("cite-ref" not in b for b in streamed)  # plain markers while writing
     final_bubble, turns, sources = steps[-1][0][-1]["content"], steps[-1][1], steps[-1][2]
     assert '<a class="cite-ref" href="#cite-1"' in final_bubble and "D3OS" in final_bubble
-    assert turns[-1]["text"] == "根据资料，卡奥斯有D3OS排产引擎[1]。" and 'id="cite-1"' in sources
+    assert turns[-1]["text"] == "卡奥斯有D3OS排产引擎[1]。" and 'id="cite-1"' in sources
 
 
 def test_chat_keeps_the_extractive_answer_with_a_note_when_the_model_fails(bot: Assistant, llm: FakeLLM) -> None:
