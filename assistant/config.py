@@ -42,6 +42,10 @@ class AnswerConfig(NamedTuple):
     max_citations: int = 2
     second_margin: float = 0.02  # a second sentence must score within this of the first
     w_similarity: float = 0.03  # per standard deviation of cosine similarity within the pool
+    # scores this close are a tie, ordered by the part of the score read from the text alone (docs/evaluation.md
+    # "Ties"): the model's own numeric noise across engines and CPUs is up to ~2e-3 (p99 1.75e-3) and must not
+    # decide which sentence is cited first. 0: order by the score alone.
+    score_band: float = 0.002
     w_overlap: float = 0.2  # IDF-weighted share of the question's words found in the sentence
     w_context: float = 0.5  # question words found only in the previous sentence count this much
     # answer types: a "how many / 多少" question prefers sentences that state a quantity, a "who is /

@@ -33,6 +33,6 @@ def systems(bot: Any, baselines: bool) -> dict[str, Any]:
         memo = MemoEmbedder(bot.embedder)
         for mode in ("lexical", "dense"):
             cfg = bot.retriever.config._replace(mode=mode)
-            answer = bot.answer_config._replace(w_evidence=0.0)  # the channel's own order
+            answer = bot.answer_config._replace(w_evidence=0.0, reader=False)  # the channel's own order
             out[mode] = bot.variant(embedder=memo, retrieval=cfg, answer=answer)
     return out

