@@ -60,9 +60,9 @@ class AnswerConfig(NamedTuple):
     heading_chars: int = 30
     # re-order the best candidates with the trained reader and the learned sentence choice
     # (assistant/answer/{reader,choice}.py, docs/abstention.md): better first citations on held-out Wikipedia
-    # articles, worse on the Qingdao news set (all questions .886 -> .858), ~100 ms more per question on 2 cores
-    # (onnxruntime; loaded on the first question). Used only with the embedder the choice was fitted on (the
-    # bundled model). Off by default: the hand-weighted order keeps the Qingdao gate.
+    # articles, the same on the Qingdao news set but worse conversations there (.808 -> .769), ~100 ms more per
+    # question on 2 cores (onnxruntime; loaded on the first question). Used only with the embedder the choice
+    # was fitted on (the bundled model). Off by default: the hand-weighted order keeps the Qingdao gate.
     reader: bool = False
 
 

@@ -24,7 +24,7 @@ status=0
   --check eval/thresholds-external.json || status=$?
 "$PY" -m assistant -q --index "$INDEX" eval --set cmrc-trial --articles 64 --limit 150 --out "$OUT" \
   --check eval/thresholds-external.json || status=$?
-# The trained reader (--reader, off by default: it loses first citations on the Qingdao news set) keeps its
+# The trained reader (--reader, off by default: no better on the Qingdao news set, worse conversations) keeps its
 # own gates on the same subsets: eval/thresholds-reader.json ("reader": true); reports in $OUT/reader/.
 "$PY" -m assistant -q --index "$INDEX" --reader eval --set xquad-dev --limit 150 --out "$OUT/reader" \
   --check eval/thresholds-reader.json || status=$?
