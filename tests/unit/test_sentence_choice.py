@@ -17,7 +17,7 @@ from assistant.config import AnswerConfig
 from assistant.embed.e5_file import dequantize_q4, quantize_q4
 from assistant.errors import AssistantError
 from assistant.learn.fit_choice import fit_listwise
-from assistant.retrieve.evidence import PARTS, candidates
+from assistant.retrieve.evidence import PARTS, candidates, rank_key
 from assistant.retrieve.sentences import NAMES, pool_features
 
 QUESTION = "青岛人工智能产业园有多少家企业？"
@@ -37,7 +37,14 @@ def test_candidate_parts_reproduce_the_hand_weighted_score(fake_bot: Assistant) 
     for cand in pool:
         assert len(cand.parts) == len(PARTS)
         assert sum(w * p for w, p in zip(weights, cand.parts, strict=True)) == pytest.approx(cand.score, abs=1e-12)
-    assert [c.score for c in pool] == sorted((c.score for c in pool), reverse=True)
+    # ordered by score in bands of score_band (ties broken by the text-only part: test_ties.py), so a candidate
+    # is never behind one that outscores it by a band or more; without bands, by the score alone
+    assert pool == sorted(pool, key=lambda c: rank_key(c, cfg))
+    assert all(later.score < earlier.score + cfg.score_band for earlier, later in zip(pool, pool[1:], strict=False))
+    query = fake_bot.retriever.prepare(QUESTION, [], None)
+    plain = candidates(fake_bot.retriever, query, fake_bot.retriever.score(query), cfg._replace(score_band=0.0))
+    assert [c.score for c in plain] == sorted((c.score for c in plain), reverse=True)
+    assert sorted(c.row for c in plain) == sorted(c.row for c in pool)
 
 
 def test_pool_features_are_finite_and_read_the_pool(fake_bot: Assistant) -> None:
