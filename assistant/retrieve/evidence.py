@@ -52,7 +52,18 @@ class Candidate(NamedTuple):
     parts: tuple[float, ...] = ()  # the score's components, in the order of PARTS
 
 
-PARTS = ("heading", "sim_z", "overlap", "history", "novelty", "answer_type")
+class PartWeights(NamedTuple):
+    """The weight of each of ``PARTS`` in the hand-weighted score."""
+
+    heading: float
+    sim_z: float
+    overlap: float
+    history: float
+    novelty: float
+    answer_type: float
+
+
+PARTS = PartWeights._fields
 
 
 def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg: AnswerConfig) -> list[Candidate]:
@@ -72,6 +83,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
     spread = float(sim_arr.std()) or 1.0
     question_terms = set(query.terms.tokens)
     answer_type = next((found for asks, found in _ANSWER_TYPES if asks.search(query.text)), None)
+    weights = part_weights(cfg)
     out: list[Candidate] = []
     for row, sim in pooled.items():
         span = retriever.sentence_span(row)
@@ -89,15 +101,7 @@ def candidates(retriever: Retriever, query: Query, ranked: Sequence[Scored], cfg
             _novelty(tokens, question_terms, retriever.idf),
             _answer_type_score(answer_type, text, query),
         )
-        score = (  # summed in this order, as it always was: the same floats, the same ties
-            -cfg.w_heading * parts[0]
-            + cfg.w_similarity * parts[1]
-            + cfg.w_overlap * parts[2]
-            + cfg.w_history * parts[3]
-            + cfg.w_novelty * parts[4]
-            + cfg.w_answer_type * parts[5]
-        )
-        out.append(Candidate(row, score, sim, parts))
+        out.append(Candidate(row, weighted(parts, weights), sim, parts))
     return sorted(out, key=lambda c: rank_key(c, cfg))
 
 
@@ -111,15 +115,17 @@ def rank_key(cand: Candidate, cfg: AnswerConfig) -> tuple[float, float, float]:
     """
     if cfg.score_band <= 0:
         return (0.0, 0.0, -cand.score)
-    heading, _, overlap, history, novelty, answer_type = cand.parts
-    textual = (
-        -cfg.w_heading * heading
-        + cfg.w_overlap * overlap
-        + cfg.w_history * history
-        + cfg.w_novelty * novelty
-        + cfg.w_answer_type * answer_type
-    )
+    textual = weighted(cand.parts, part_weights(cfg)._replace(sim_z=0.0))
     return (-float(np.floor(cand.score / cfg.score_band)), -textual, -cand.score)
+
+
+def part_weights(cfg: AnswerConfig) -> PartWeights:
+    return PartWeights(-cfg.w_heading, cfg.w_similarity, cfg.w_overlap, cfg.w_history, cfg.w_novelty, cfg.w_answer_type)
+
+
+def weighted(parts: Sequence[float], weights: Sequence[float]) -> float:
+    """The parts' weighted sum, added in ``PARTS`` order as it always was: the same floats, the same ties."""
+    return sum((w * p for w, p in zip(weights, parts, strict=True)), 0.0)
 
 
 _FINAL = tuple("。！？!?；;…”’\"')）)")
