@@ -11,6 +11,7 @@ import pytest
 
 from assistant import Assistant
 from assistant.embed import HashingEmbedder
+from tests.support.fake_llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "corpus" / "qingdao_ai_plus.txt"
@@ -32,6 +33,13 @@ def fake() -> HashingEmbedder:
 @pytest.fixture
 def fake_bot(corpus_dir: Path, tmp_path: Path, fake: HashingEmbedder) -> Assistant:
     return Assistant.open(corpus_dir, tmp_path / "index", fake, progress=False)
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLM]:
+    """The scripted OpenAI-compatible server on 127.0.0.1, one per test module."""
+    with FakeLLM() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

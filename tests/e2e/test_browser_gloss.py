@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, RANGE, SOURCES_HAVE_MARK, TIMEOUT_MS, ask
+from tests.e2e.test_browser import RANGE, SOURCES_HAVE_MARK, ask
 from tests.support.app import ARTIFACTS, AppServer, shared_app
+from tests.support.browser import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -24,15 +25,8 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def page(app: AppServer) -> Iterator[Page]:
-    with sync_playwright() as pw:
-        browser: Browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.goto(app.url)
-        tab.wait_for_selector("#question textarea")
+    with open_page(app.url) as tab:
         yield tab
-        tab.close()
-        browser.close()
 
 
 def cited_text(app: AppServer, page: Page) -> str:

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from tests.support.app import AppServer, start_app, stop_app
+from tests.support.browser import open_page
 from tests.support.fake_llm import FakeLLM, Reply, question_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 RANGE = re.compile(r"characters (\d+)–(\d+)")
 GENERATED = "卡奥斯把D3OS排产引擎等数据产品挂牌交易"
 USER_ROWS = "#chat .message-row.user-row"
@@ -58,14 +58,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer, F
 
 @pytest.fixture(scope="module")
 def page(app: tuple[AppServer, FakeLLM]) -> Iterator[Page]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.set_default_timeout(60_000)
-        tab.goto(app[0].url)
-        tab.wait_for_selector("#question textarea")
+    with open_page(app[0].url) as tab:
         yield tab
-        browser.close()
 
 
 def test_generated_answer_streams_with_working_citation_links(app: tuple[AppServer, FakeLLM], page: Page) -> None:

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, SOURCES_HAVE_MARK, TIMEOUT_MS, ask
+from tests.e2e.test_browser import SOURCES_HAVE_MARK, ask
 from tests.support.app import ARTIFACTS, ROOT, AppServer, shared_app
+from tests.support.browser import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -28,14 +29,8 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="module")
 def page(app: AppServer) -> Iterator[Page]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser: Browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1300})
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.goto(app.url)
-        tab.wait_for_selector("#question textarea")
+    with open_page(app.url, height=1300) as tab:
         yield tab
-        browser.close()
 
 
 def panel_has(name: str, present: bool = True) -> str:

@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,6 @@ from tests.support.fake_llm import FakeLLM, Reply
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = ROOT / "corpus" / "qingdao_ai_plus.txt"
 ZH_Q = "卡奥斯的D3OS是什么？"
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

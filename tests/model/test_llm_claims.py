@@ -6,8 +6,6 @@ the cross-lingual claim check and the learned "confident quote" threshold are ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from assistant import Assistant
@@ -20,12 +18,6 @@ from tests.support.fake_llm import FakeLLM, Reply
 
 REVENUE_EN = "How much revenue did the Qingdao AI industry park make in 2023?"
 REVENUE_ZH = "2023年青岛人工智能产业园营收多少？"
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,12 @@ class FakeLLM:
             self.queue.extend(replies)
         return self
 
+    def reset(self) -> None:
+        """Forget the scripted replies and the requests seen (between tests sharing one server)."""
+        with self._lock:
+            self.queue.clear()
+            self.requests.clear()
+
     def next_reply(self, request: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(request)

@@ -41,16 +41,9 @@ LANTERN = (
 )
 
 
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def _fresh_script(llm: FakeLLM) -> None:
-    llm.queue.clear()
-    llm.requests.clear()
+    llm.reset()
 
 
 @pytest.fixture(scope="module")

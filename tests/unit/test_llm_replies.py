@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,16 +37,9 @@ OCEAN_EN = ("Which university works with the center on an ocean model?", "计算
 Question = str | tuple[str, str]
 
 
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def _fresh_script(llm: FakeLLM) -> None:
-    llm.queue.clear()
-    llm.requests.clear()
+    llm.reset()
 
 
 @pytest.fixture(scope="module")
