@@ -7,11 +7,18 @@ Each stage takes its own record; ``Assistant.open`` takes them all. Weights were
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import NamedTuple
 
 FAISS_FACTORY_ENV = "ASSISTANT_FAISS_FACTORY"  # read by the command line and the app only, as their default
 STORE_ENV = "ASSISTANT_STORE"  # the default of --store (a Milvus URI; docs/milvus.md)
 
+
+
+def cache_dir() -> Path:
+    """The user's cache folder for files derived from shipped data (parsed dictionaries, the ONNX graph):
+    ``$XDG_CACHE_HOME/assistant``, else ``~/.cache/assistant``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant"
 
 class ChunkingParams(NamedTuple):
     """How documents are cut: chunks (retrieval units) and sentences (citation units), in characters."""

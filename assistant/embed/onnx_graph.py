@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.config import cache_dir
 from assistant.embed.e5_file import QK, PackedE5
 from assistant.errors import AssistantError
 
@@ -27,11 +28,6 @@ def require(module: str) -> Any:
         raise AssistantError(
             f"The 'onnx' embedder needs onnxruntime and onnx (the 'fast' extra): {FAST_EXTRA} ({exc})"
         ) from exc
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "assistant"
 
 
 def _pack_nibbles(nibbles: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ saved as JSON beside the index: a question word can only bring in Chinese terms 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -16,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from assistant.text.cedict_store import vocabulary_entries
+from assistant.text.cedict_store import dictionary_cache, vocabulary_entries
 from assistant.text.lang import is_cjk_char
 from assistant.text.tokenize import STOP_EN
 
@@ -153,8 +152,7 @@ def cedict_table(path: Path) -> CedictTable:
     Parsing and stemming the whole of CC-CEDICT takes seconds; every index update needs it, so the result
     is kept (keyed by the dictionary file's SHA-256; never a pickle) and a process reads it once.
     """
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    cache = cache_dir() / f"cedict-{digest}-v1.json"
+    cache = dictionary_cache(path, "cedict-{digest}-v1.json")
     try:
         raw = json.loads(cache.read_text(encoding="utf-8"))
         return CedictTable(raw["glosses"], raw["readings"], raw["spelled"])  # pairs come back as 2-lists
@@ -169,10 +167,6 @@ def cedict_table(path: Path) -> CedictTable:
     except OSError:
         pass  # a read-only home: parse again next time
     return table
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant"
 
 
 def _parse_cedict(path: Path) -> CedictTable:

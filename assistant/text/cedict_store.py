@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from assistant.config import cache_dir
+
 Entries = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # glosses, readings, spelled
 
 SCHEMA = (
@@ -34,9 +36,7 @@ def vocabulary_entries(path: Path, terms: Iterable[str], load: Callable[[Path], 
     """
     wanted = sorted(set(terms))
     chars = sorted({ch for term in wanted for ch in term})
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    db = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant"
-    db = db / f"cedict-{digest}-v{VERSION}.sqlite"
+    db = dictionary_cache(path, f"cedict-{{digest}}-v{VERSION}.sqlite")
     if db.is_file():
         try:
             return _read(db, wanted, chars)
@@ -52,6 +52,13 @@ def vocabulary_entries(path: Path, terms: Iterable[str], load: Callable[[Path], 
         {c: readings[c] for c in chars if c in readings},
         {t: spelled[t] for t in wanted if t in spelled},
     )
+
+
+def dictionary_cache(path: Path, name: str) -> Path:
+    """The cache file ``name`` of the dictionary at ``path``: ``{digest}`` in it is the file's SHA-256 (16 hex
+    digits), so an updated dictionary gets new caches."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return cache_dir() / name.format(digest=digest)
 
 
 def _read(db: Path, terms: list[str], chars: list[str]) -> Entries:

@@ -9,7 +9,6 @@ the sentence, so its offsets index the stored document text.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import re
 import threading
@@ -18,7 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from assistant.text.bilingual import cache_dir, dictionary_path
+from assistant.text.bilingual import dictionary_path
+from assistant.text.cedict_store import dictionary_cache
 from assistant.text.tokenize import Segmenter, full_segmenter
 
 # a date, a number (with 万/亿 and a percent sign), a Latin-script word, a run of Chinese characters
@@ -149,8 +149,7 @@ def entry(table: dict[str, str], term: str) -> Entry | None:
 @lru_cache(maxsize=2)
 def _table(path: Path) -> dict[str, str]:
     """The table, from a tab-separated cache keyed by the dictionary's SHA-256 (read in ~0.2 s; parsing: seconds)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    cache = cache_dir() / f"cedict-gloss-{digest}-v2.tsv"
+    cache = dictionary_cache(path, "cedict-gloss-{digest}-v2.tsv")
     try:
         return dict(line.split("\t", 1) for line in cache.read_text(encoding="utf-8").split("\n") if line)
     except (OSError, ValueError):
