@@ -9,7 +9,6 @@ build does), so cached vectors are the ones a normal build makes.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -21,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from assistant.embed.base import Embedder
+from assistant.index.layout import sha256_file
 
 
 def sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes (recorded beside every shipped artefact)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
